@@ -1,0 +1,140 @@
+//! The command line and its environment fallbacks: one place for every
+//! setting (README's configuration table mirrors this file).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://agency-center.db?mode=rwc";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "agency-center",
+    version,
+    about = "The LIVE Agency Center GraphQL server"
+)]
+pub struct Cli {
+    /// Database URL: `sqlite://file.db?mode=rwc` (embedded) or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the GraphQL API (migrates the database first).
+    Serve(ServeArgs),
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Fill the database with deterministic, realistic fake data.
+    Seed(SeedArgs),
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Print a signed bearer token for a creator, an agency or an admin.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "AGENCY_CENTER_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Demo mode: fixed development secret, demo data seeded into an empty
+    /// database, ready-to-paste tokens printed.
+    #[arg(long)]
+    pub demo: bool,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SecretArgs {
+    /// HS256 secret that signs and verifies tokens (required unless --demo).
+    #[arg(
+        long = "jwt-secret",
+        env = "AGENCY_CENTER_JWT_SECRET",
+        hide_env_values = true
+    )]
+    pub jwt_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Deepest selection nesting a query may have.
+    #[arg(long, env = "AGENCY_CENTER_MAX_QUERY_DEPTH", default_value_t = 12)]
+    pub max_query_depth: usize,
+
+    /// Highest complexity (fields, with list sizes counted) a query may have.
+    #[arg(
+        long,
+        env = "AGENCY_CENTER_MAX_QUERY_COMPLEXITY",
+        default_value_t = 5000
+    )]
+    pub max_query_complexity: usize,
+
+    /// Largest request body, in bytes.
+    #[arg(long, env = "AGENCY_CENTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+impl Default for LimitArgs {
+    fn default() -> Self {
+        Self {
+            max_query_depth: 12,
+            max_query_complexity: 5000,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Creators to generate.
+    #[arg(long, default_value_t = 1000)]
+    pub creators: u32,
+    /// Agencies to generate.
+    #[arg(long, default_value_t = 20)]
+    pub agencies: u32,
+    /// Random seed: the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub subject: TokenSubject,
+
+    /// How long the token is valid (humantime: `24h`, `7d`, `30m`).
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration, global = true)]
+    pub ttl: Duration,
+
+    /// Space-separated scopes (`read write ingest`); none: all the role allows.
+    #[arg(long, global = true)]
+    pub scope: Option<String>,
+
+    /// Sign with the public demo secret (for a `serve --demo` server).
+    #[arg(long, global = true)]
+    pub demo: bool,
+
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenSubject {
+    /// A creator, by handle.
+    Creator { handle: String },
+    /// An agency, by slug.
+    Agency { slug: String },
+    /// An admin, by name (any name: admins are not stored).
+    Admin { name: String },
+}

@@ -1,0 +1,312 @@
+//! Agencies: the public directory, creation and profile rules.
+
+use chrono::Utc;
+use entity::{agency, join_list};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use super::values::{Category, Language, Region, Slug, parse_categories, parse_list, parse_name};
+use super::{
+    DomainError, DomainResult, Principal, Refusal, RefusalCode, Refusals, Viewer,
+    on_unique_violation,
+};
+
+/// Invitations an agency may send per rolling 24 h unless told otherwise.
+pub const DEFAULT_DAILY_INVITE_LIMIT: i32 = 50;
+const MAX_CAPACITY: i32 = 100_000;
+const MAX_DAILY_INVITE_LIMIT: i32 = 10_000;
+
+pub struct NewAgency {
+    pub slug: String,
+    pub name: String,
+    pub regions: Vec<String>,
+    pub languages: Vec<String>,
+    pub specialties: Vec<Category>,
+    pub capacity: i32,
+    pub daily_invite_limit: Option<i32>,
+}
+
+#[derive(Default)]
+pub struct AgencyUpdate {
+    pub agency_id: Option<Uuid>,
+    pub name: Option<String>,
+    pub regions: Option<Vec<String>>,
+    pub languages: Option<Vec<String>>,
+    pub specialties: Option<Vec<Category>>,
+    pub capacity: Option<i32>,
+    pub daily_invite_limit: Option<i32>,
+    pub verified: Option<bool>,
+}
+
+/// A page of a keyset-paginated list.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_next: bool,
+    pub total: u64,
+}
+
+fn check_range(
+    value: i32,
+    range: std::ops::RangeInclusive<i32>,
+    field: &str,
+) -> Result<i32, Refusal> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(Refusal::invalid(
+            &["input", field],
+            format!(
+                "{field} must be between {} and {}",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
+fn regions(raw: &[String]) -> Result<Vec<Region>, Refusal> {
+    parse_list(raw, "regions", 1..=10, Region::parse)
+        .map_err(|m| Refusal::invalid(&["input", "regions"], m))
+}
+
+fn languages(raw: &[String]) -> Result<Vec<Language>, Refusal> {
+    parse_list(raw, "languages", 1..=20, Language::parse)
+        .map_err(|m| Refusal::invalid(&["input", "languages"], m))
+}
+
+fn specialties(raw: &[Category]) -> Result<Vec<Category>, Refusal> {
+    parse_categories(raw, "specialties", 1..=Category::ALL.len())
+        .map_err(|m| Refusal::invalid(&["input", "specialties"], m))
+}
+
+fn name(raw: &str) -> Result<String, Refusal> {
+    parse_name(raw, "name", 100).map_err(|m| Refusal::invalid(&["input", "name"], m))
+}
+
+pub struct AgencyService<'a> {
+    db: &'a DatabaseConnection,
+}
+
+impl<'a> AgencyService<'a> {
+    pub fn new(db: &'a DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub async fn find(&self, id: Uuid) -> DomainResult<Option<agency::Model>> {
+        Ok(agency::Entity::find_by_id(id).one(self.db).await?)
+    }
+
+    pub async fn find_by_slug(&self, raw: &str) -> DomainResult<Option<agency::Model>> {
+        let slug =
+            Slug::parse(raw).map_err(|m| DomainError::refused(Refusal::invalid(&["slug"], m)))?;
+        Ok(agency::Entity::find()
+            .filter(agency::Column::Slug.eq(slug.as_ref()))
+            .one(self.db)
+            .await?)
+    }
+
+    /// The public directory, ordered by slug, optionally only the agencies
+    /// recruiting in `region`; `after` is the last slug of the previous page.
+    pub async fn directory(
+        &self,
+        region: Option<&str>,
+        first: u64,
+        after: Option<&str>,
+    ) -> DomainResult<Page<agency::Model>> {
+        let mut filter = Condition::all();
+        if let Some(raw) = region {
+            let region = Region::parse(raw)
+                .map_err(|m| DomainError::refused(Refusal::invalid(&["region"], m)))?;
+            // Stored codes are exactly two letters joined by commas, so a
+            // two-letter substring can only match a whole code.
+            filter = filter.add(agency::Column::Regions.contains(region.as_str()));
+        }
+        let total = agency::Entity::find()
+            .filter(filter.clone())
+            .count(self.db)
+            .await?;
+        let mut page = agency::Entity::find().filter(filter);
+        if let Some(after) = after {
+            page = page.filter(agency::Column::Slug.gt(after));
+        }
+        let mut items = page
+            .order_by_asc(agency::Column::Slug)
+            .limit(first + 1)
+            .all(self.db)
+            .await?;
+        let has_next = items.len() as u64 > first;
+        items.truncate(first as usize);
+        Ok(Page {
+            items,
+            has_next,
+            total,
+        })
+    }
+
+    pub async fn create(&self, viewer: &Viewer, input: NewAgency) -> DomainResult<agency::Model> {
+        viewer.require_admin()?;
+        let mut refusals = Refusals::default();
+        let slug = refusals
+            .check(Slug::parse(&input.slug).map_err(|m| Refusal::invalid(&["input", "slug"], m)));
+        let name = refusals.check(name(&input.name));
+        let regions = refusals.check(regions(&input.regions));
+        let languages = refusals.check(languages(&input.languages));
+        let specialties = refusals.check(specialties(&input.specialties));
+        let capacity = refusals.check(check_range(input.capacity, 1..=MAX_CAPACITY, "capacity"));
+        let daily_limit = refusals.check(check_range(
+            input
+                .daily_invite_limit
+                .unwrap_or(DEFAULT_DAILY_INVITE_LIMIT),
+            1..=MAX_DAILY_INVITE_LIMIT,
+            "dailyInviteLimit",
+        ));
+        refusals.into_result()?;
+        let (
+            Some(slug),
+            Some(name),
+            Some(regions),
+            Some(languages),
+            Some(specialties),
+            Some(capacity),
+            Some(daily_limit),
+        ) = (
+            slug,
+            name,
+            regions,
+            languages,
+            specialties,
+            capacity,
+            daily_limit,
+        )
+        else {
+            unreachable!("every None was recorded as a refusal");
+        };
+        let now = Utc::now();
+        let model = agency::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            slug: Set(slug.to_string()),
+            name: Set(name),
+            regions: Set(join_list(&regions)),
+            languages: Set(join_list(&languages)),
+            specialties: Set(Category::join(&specialties)),
+            capacity: Set(capacity),
+            daily_invite_limit: Set(daily_limit),
+            verified: Set(false),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        model.insert(self.db).await.map_err(|e| {
+            on_unique_violation(e, || {
+                Refusal::new(
+                    RefusalCode::Duplicate,
+                    &["input", "slug"],
+                    format!("slug {slug} is taken"),
+                )
+            })
+        })
+    }
+
+    /// An agency edits its own name, languages and specialties; markets,
+    /// capacity, limits and verification are decided by admins.
+    pub async fn update(
+        &self,
+        viewer: &Viewer,
+        input: AgencyUpdate,
+    ) -> DomainResult<agency::Model> {
+        viewer.require_write()?;
+        let target = match (&viewer.principal, input.agency_id) {
+            (Principal::Admin(_), Some(id)) => id,
+            (Principal::Admin(_), None) => {
+                return Err(DomainError::refused(Refusal::invalid(
+                    &["input", "agencyId"],
+                    "admins must name the agency to update",
+                )));
+            }
+            (Principal::Agency(own), None) => *own,
+            (Principal::Agency(own), Some(id)) if id == *own => *own,
+            (Principal::Agency(_), Some(_)) => {
+                return Err(DomainError::forbidden("agencyId is for admins only"));
+            }
+            _ => {
+                return Err(DomainError::forbidden(
+                    "only agencies and admins edit agencies",
+                ));
+            }
+        };
+        if !viewer.is_admin() {
+            let admin_only = [
+                ("regions", input.regions.is_some()),
+                ("capacity", input.capacity.is_some()),
+                ("dailyInviteLimit", input.daily_invite_limit.is_some()),
+                ("verified", input.verified.is_some()),
+            ];
+            if let Some((field, _)) = admin_only.iter().find(|(_, set)| *set) {
+                return Err(DomainError::forbidden(format!(
+                    "{field} is for admins only"
+                )));
+            }
+        }
+        let mut refusals = Refusals::default();
+        let name = input
+            .name
+            .as_deref()
+            .and_then(|raw| refusals.check(name(raw)));
+        let regions = input
+            .regions
+            .as_deref()
+            .and_then(|raw| refusals.check(regions(raw)));
+        let languages = input
+            .languages
+            .as_deref()
+            .and_then(|raw| refusals.check(languages(raw)));
+        let specialties = input
+            .specialties
+            .as_deref()
+            .and_then(|raw| refusals.check(specialties(raw)));
+        let capacity = input
+            .capacity
+            .and_then(|v| refusals.check(check_range(v, 1..=MAX_CAPACITY, "capacity")));
+        let daily_limit = input.daily_invite_limit.and_then(|v| {
+            refusals.check(check_range(
+                v,
+                1..=MAX_DAILY_INVITE_LIMIT,
+                "dailyInviteLimit",
+            ))
+        });
+        refusals.into_result()?;
+        let Some(existing) = self.find(target).await? else {
+            return Err(DomainError::refused(Refusal::new(
+                RefusalCode::NotFound,
+                &["input", "agencyId"],
+                "no such agency",
+            )));
+        };
+        let mut model: agency::ActiveModel = existing.into();
+        if let Some(v) = name {
+            model.name = Set(v);
+        }
+        if let Some(v) = regions {
+            model.regions = Set(join_list(&v));
+        }
+        if let Some(v) = languages {
+            model.languages = Set(join_list(&v));
+        }
+        if let Some(v) = specialties {
+            model.specialties = Set(Category::join(&v));
+        }
+        if let Some(v) = capacity {
+            model.capacity = Set(v);
+        }
+        if let Some(v) = daily_limit {
+            model.daily_invite_limit = Set(v);
+        }
+        if let Some(v) = input.verified {
+            model.verified = Set(v);
+        }
+        model.updated_at = Set(Utc::now());
+        Ok(model.update(self.db).await?)
+    }
+}

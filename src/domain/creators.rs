@@ -1,0 +1,386 @@
+//! Creators: profile rules, who may see a creator, and LIVE stats ingestion.
+
+use chrono::Utc;
+use entity::{creator, invitation, join_list, membership};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::values::{
+    Category, Handle, Language, Region, parse_birth_date, parse_categories, parse_list, parse_name,
+};
+use super::{
+    DomainError, DomainResult, Principal, Refusal, RefusalCode, Refusals, Viewer,
+    on_unique_violation,
+};
+
+/// Most rows `upsertCreatorStats` takes at once.
+pub const MAX_STATS_BATCH: usize = 1000;
+
+pub struct NewCreator {
+    pub handle: String,
+    pub display_name: String,
+    pub region: String,
+    pub languages: Vec<String>,
+    pub categories: Vec<Category>,
+    pub birth_date: String,
+}
+
+pub struct ProfileUpdate {
+    pub creator_id: Option<Uuid>,
+    pub display_name: Option<String>,
+    pub languages: Option<Vec<String>>,
+    pub categories: Option<Vec<Category>>,
+}
+
+/// One row of LIVE figures; `creator_id` is `None` when the API could not
+/// read the id it was given, so the row is refused with its path.
+pub struct StatsRow {
+    pub creator_id: Result<Uuid, String>,
+    pub followers: i64,
+    pub avg_viewers: f64,
+    pub peak_viewers: i64,
+    pub live_hours_30d: f64,
+    pub live_days_30d: i32,
+    pub diamonds_30d: i64,
+    pub follower_growth_30d: f64,
+    pub engagement_rate: f64,
+}
+
+impl StatsRow {
+    /// Every figure must be finite and within its physical range.
+    fn validate(&self) -> Vec<Refusal> {
+        let mut out = Vec::new();
+        let mut need = |ok: bool, field: &str, msg: &str| {
+            if !ok {
+                out.push(Refusal::invalid(&[field], msg.to_owned()));
+            }
+        };
+        need(self.followers >= 0, "followers", "followers must be >= 0");
+        need(
+            self.avg_viewers.is_finite() && self.avg_viewers >= 0.0,
+            "avgViewers",
+            "avgViewers must be a finite number >= 0",
+        );
+        need(
+            self.peak_viewers >= 0,
+            "peakViewers",
+            "peakViewers must be >= 0",
+        );
+        need(
+            self.live_hours_30d.is_finite() && (0.0..=720.0).contains(&self.live_hours_30d),
+            "liveHours30d",
+            "liveHours30d must be between 0 and 720",
+        );
+        need(
+            (0..=30).contains(&self.live_days_30d),
+            "liveDays30d",
+            "liveDays30d must be between 0 and 30",
+        );
+        need(
+            self.diamonds_30d >= 0,
+            "diamonds30d",
+            "diamonds30d must be >= 0",
+        );
+        need(
+            self.follower_growth_30d.is_finite() && self.follower_growth_30d >= -1.0,
+            "followerGrowth30d",
+            "followerGrowth30d must be a finite fraction >= -1",
+        );
+        need(
+            self.engagement_rate.is_finite() && (0.0..=1.0).contains(&self.engagement_rate),
+            "engagementRate",
+            "engagementRate must be a fraction between 0 and 1",
+        );
+        out
+    }
+}
+
+pub struct CreatorService<'a> {
+    db: &'a DatabaseConnection,
+}
+
+impl<'a> CreatorService<'a> {
+    pub fn new(db: &'a DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub async fn find(&self, id: Uuid) -> DomainResult<Option<creator::Model>> {
+        Ok(creator::Entity::find_by_id(id).one(self.db).await?)
+    }
+
+    /// Looks a handle up after normalising it; a malformed handle is refused.
+    pub async fn find_by_handle(&self, raw: &str) -> DomainResult<Option<creator::Model>> {
+        let handle = Handle::parse(raw)
+            .map_err(|m| DomainError::refused(Refusal::invalid(&["handle"], m)))?;
+        Ok(creator::Entity::find()
+            .filter(creator::Column::Handle.eq(handle.as_ref()))
+            .one(self.db)
+            .await?)
+    }
+
+    /// The privacy rule: an agency sees a creator who is discoverable, its
+    /// member, or holds an invitation from it; a creator sees themself;
+    /// admins see everyone; anonymous callers see no creator.
+    pub async fn visible_to(
+        &self,
+        viewer: &Viewer,
+        creator: &creator::Model,
+    ) -> DomainResult<bool> {
+        Ok(match viewer.principal {
+            Principal::Admin(_) => true,
+            Principal::Anonymous => false,
+            Principal::Creator(id) => id == creator.id,
+            Principal::Agency(agency_id) => {
+                creator.discoverable || related_to_agency(self.db, agency_id, creator.id).await?
+            }
+        })
+    }
+
+    pub async fn create(&self, viewer: &Viewer, input: NewCreator) -> DomainResult<creator::Model> {
+        viewer.require_admin()?;
+        let mut refusals = Refusals::default();
+        let handle = refusals.check(
+            Handle::parse(&input.handle).map_err(|m| Refusal::invalid(&["input", "handle"], m)),
+        );
+        let display_name = refusals.check(
+            parse_name(&input.display_name, "displayName", 64)
+                .map_err(|m| Refusal::invalid(&["input", "displayName"], m)),
+        );
+        let region = refusals.check(
+            Region::parse(&input.region).map_err(|m| Refusal::invalid(&["input", "region"], m)),
+        );
+        let languages = refusals.check(
+            parse_list(&input.languages, "languages", 1..=10, Language::parse)
+                .map_err(|m| Refusal::invalid(&["input", "languages"], m)),
+        );
+        let categories = refusals.check(
+            parse_categories(&input.categories, "categories", 1..=3)
+                .map_err(|m| Refusal::invalid(&["input", "categories"], m)),
+        );
+        let now = Utc::now();
+        let birth_date = refusals.check(
+            parse_birth_date(&input.birth_date, now.date_naive())
+                .map_err(|m| Refusal::invalid(&["input", "birthDate"], m)),
+        );
+        refusals.into_result()?;
+        let (
+            Some(handle),
+            Some(display_name),
+            Some(region),
+            Some(languages),
+            Some(categories),
+            Some(birth_date),
+        ) = (
+            handle,
+            display_name,
+            region,
+            languages,
+            categories,
+            birth_date,
+        )
+        else {
+            unreachable!("every None was recorded as a refusal");
+        };
+        let model = creator::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            handle: Set(handle.to_string()),
+            display_name: Set(display_name),
+            region: Set(region.to_string()),
+            languages: Set(join_list(&languages)),
+            categories: Set(Category::join(&categories)),
+            birth_date: Set(birth_date),
+            discoverable: Set(false),
+            discoverable_since: Set(None),
+            followers: Set(0),
+            avg_viewers: Set(0.0),
+            peak_viewers: Set(0),
+            live_hours_30d: Set(0.0),
+            live_days_30d: Set(0),
+            diamonds_30d: Set(0),
+            follower_growth_30d: Set(0.0),
+            engagement_rate: Set(0.0),
+            stats_updated_at: Set(now),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        model.insert(self.db).await.map_err(|e| {
+            on_unique_violation(e, || {
+                Refusal::new(
+                    RefusalCode::Duplicate,
+                    &["input", "handle"],
+                    format!("handle {handle} is taken"),
+                )
+            })
+        })
+    }
+
+    /// A creator edits their own profile; an admin edits anyone's by id.
+    pub async fn update_profile(
+        &self,
+        viewer: &Viewer,
+        input: ProfileUpdate,
+    ) -> DomainResult<creator::Model> {
+        viewer.require_write()?;
+        let target = match (&viewer.principal, input.creator_id) {
+            (Principal::Admin(_), Some(id)) => id,
+            (Principal::Admin(_), None) => {
+                return Err(DomainError::refused(Refusal::invalid(
+                    &["input", "creatorId"],
+                    "admins must name the creator to update",
+                )));
+            }
+            (Principal::Creator(own), None) => *own,
+            (Principal::Creator(own), Some(id)) if id == *own => *own,
+            (Principal::Creator(_), Some(_)) => {
+                return Err(DomainError::forbidden("creatorId is for admins only"));
+            }
+            _ => {
+                return Err(DomainError::forbidden(
+                    "only creators and admins edit creator profiles",
+                ));
+            }
+        };
+        let mut refusals = Refusals::default();
+        let display_name = input.display_name.as_deref().and_then(|raw| {
+            refusals.check(
+                parse_name(raw, "displayName", 64)
+                    .map_err(|m| Refusal::invalid(&["input", "displayName"], m)),
+            )
+        });
+        let languages = input.languages.as_deref().and_then(|raw| {
+            refusals.check(
+                parse_list(raw, "languages", 1..=10, Language::parse)
+                    .map_err(|m| Refusal::invalid(&["input", "languages"], m)),
+            )
+        });
+        let categories = input.categories.as_deref().and_then(|raw| {
+            refusals.check(
+                parse_categories(raw, "categories", 1..=3)
+                    .map_err(|m| Refusal::invalid(&["input", "categories"], m)),
+            )
+        });
+        refusals.into_result()?;
+        let Some(existing) = self.find(target).await? else {
+            return Err(DomainError::refused(Refusal::new(
+                RefusalCode::NotFound,
+                &["input", "creatorId"],
+                "no such creator",
+            )));
+        };
+        let mut model: creator::ActiveModel = existing.into();
+        if let Some(name) = display_name {
+            model.display_name = Set(name);
+        }
+        if let Some(langs) = languages {
+            model.languages = Set(join_list(&langs));
+        }
+        if let Some(cats) = categories {
+            model.categories = Set(Category::join(&cats));
+        }
+        model.updated_at = Set(Utc::now());
+        Ok(model.update(self.db).await?)
+    }
+
+    /// Writes a batch of LIVE figures, all or nothing; returns rows written.
+    pub async fn upsert_stats(&self, viewer: &Viewer, rows: Vec<StatsRow>) -> DomainResult<u64> {
+        viewer.require_ingest()?;
+        if rows.is_empty() || rows.len() > MAX_STATS_BATCH {
+            return Err(DomainError::refused(Refusal::invalid(
+                &["input"],
+                format!(
+                    "a batch holds 1 to {MAX_STATS_BATCH} rows, got {}",
+                    rows.len()
+                ),
+            )));
+        }
+        let mut refusals = Refusals::default();
+        let mut seen = std::collections::HashSet::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let index = i.to_string();
+            match &row.creator_id {
+                Err(msg) => refusals
+                    .push(Refusal::invalid(&["creatorId"], msg.clone()).under(&["input", &index])),
+                Ok(id) if !seen.insert(*id) => refusals.push(
+                    Refusal::invalid(&["creatorId"], "this creator appears twice in the batch")
+                        .under(&["input", &index]),
+                ),
+                Ok(_) => {}
+            }
+            for refusal in row.validate() {
+                refusals.push(refusal.under(&["input", &index]));
+            }
+        }
+        refusals.into_result()?;
+
+        let txn = self.db.begin().await?;
+        let ids: Vec<Uuid> = seen.into_iter().collect();
+        let existing: std::collections::HashSet<Uuid> = creator::Entity::find()
+            .filter(creator::Column::Id.is_in(ids))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let mut refusals = Refusals::default();
+        for (i, row) in rows.iter().enumerate() {
+            if let Ok(id) = row.creator_id
+                && !existing.contains(&id)
+            {
+                refusals.push(
+                    Refusal::new(RefusalCode::NotFound, &["creatorId"], "no such creator")
+                        .under(&["input", &i.to_string()]),
+                );
+            }
+        }
+        refusals.into_result()?;
+        let now = Utc::now();
+        let mut updated = 0;
+        for row in rows {
+            let Ok(id) = row.creator_id else { continue };
+            let result = creator::Entity::update_many()
+                .col_expr(creator::Column::Followers, row.followers.into())
+                .col_expr(creator::Column::AvgViewers, row.avg_viewers.into())
+                .col_expr(creator::Column::PeakViewers, row.peak_viewers.into())
+                .col_expr(creator::Column::LiveHours30d, row.live_hours_30d.into())
+                .col_expr(creator::Column::LiveDays30d, row.live_days_30d.into())
+                .col_expr(creator::Column::Diamonds30d, row.diamonds_30d.into())
+                .col_expr(
+                    creator::Column::FollowerGrowth30d,
+                    row.follower_growth_30d.into(),
+                )
+                .col_expr(creator::Column::EngagementRate, row.engagement_rate.into())
+                .col_expr(creator::Column::StatsUpdatedAt, now.into())
+                .filter(creator::Column::Id.eq(id))
+                .exec(&txn)
+                .await?;
+            updated += result.rows_affected;
+        }
+        txn.commit().await?;
+        Ok(updated)
+    }
+}
+
+/// Whether the creator is the agency's member or holds any invitation from it.
+async fn related_to_agency(
+    db: &impl ConnectionTrait,
+    agency_id: Uuid,
+    creator_id: Uuid,
+) -> Result<bool, sea_orm::DbErr> {
+    let member = membership::Entity::find()
+        .filter(membership::Column::AgencyId.eq(agency_id))
+        .filter(membership::Column::CreatorId.eq(creator_id))
+        .count(db)
+        .await?;
+    if member > 0 {
+        return Ok(true);
+    }
+    let invited = invitation::Entity::find()
+        .filter(invitation::Column::AgencyId.eq(agency_id))
+        .filter(invitation::Column::CreatorId.eq(creator_id))
+        .count(db)
+        .await?;
+    Ok(invited > 0)
+}

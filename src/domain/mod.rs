@@ -1,0 +1,112 @@
+//! The rules of the Agency Center: who may see and change what, and which
+//! inputs are valid. Nothing here knows GraphQL or HTTP; services take a
+//! [`Viewer`] and plain values and answer with models or a [`DomainError`].
+
+pub mod agencies;
+pub mod creators;
+pub mod invitations;
+pub mod values;
+pub mod viewer;
+
+use sea_orm::{DbErr, SqlErr};
+
+pub use values::Category;
+pub use viewer::{Principal, Role, Scopes, Viewer};
+
+/// Why the domain refused a mutation; the API's `UserErrorCode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalCode {
+    InvalidInput,
+    NotFound,
+    Duplicate,
+}
+
+/// One broken rule, with the path of the input field at fault if there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub code: RefusalCode,
+    pub field: Option<Vec<String>>,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: RefusalCode, field: &[&str], message: impl Into<String>) -> Self {
+        Self {
+            code,
+            field: (!field.is_empty()).then(|| field.iter().map(|s| (*s).to_owned()).collect()),
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(field: &[&str], message: impl Into<String>) -> Self {
+        Self::new(RefusalCode::InvalidInput, field, message)
+    }
+
+    /// Prefixes the field path, e.g. with `["input", "3"]` for a batch row.
+    pub fn under(mut self, prefix: &[&str]) -> Self {
+        let mut path: Vec<String> = prefix.iter().map(|s| (*s).to_owned()).collect();
+        path.extend(self.field.take().unwrap_or_default());
+        self.field = Some(path);
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// The request was understood but breaks a rule; nothing was changed.
+    #[error("refused: {0:?}")]
+    Refused(Vec<Refusal>),
+    /// The caller is not signed in and the action needs a signed-in viewer.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// The viewer's role or token scope may never do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
+impl DomainError {
+    pub fn refused(refusal: Refusal) -> Self {
+        Self::Refused(vec![refusal])
+    }
+
+    pub fn forbidden(why: impl Into<String>) -> Self {
+        Self::Forbidden(why.into())
+    }
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;
+
+/// Turns a unique-constraint violation into a refusal, any other database
+/// error into itself: the database, not a prior SELECT, has the last word
+/// on uniqueness, so concurrent writers cannot both win.
+pub fn on_unique_violation(err: DbErr, refusal: impl FnOnce() -> Refusal) -> DomainError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => DomainError::refused(refusal()),
+        _ => DomainError::Database(err),
+    }
+}
+
+/// Collects refusals so a mutation can report every invalid field at once.
+#[derive(Default)]
+pub struct Refusals(Vec<Refusal>);
+
+impl Refusals {
+    /// Keeps the value, or records the refusal and yields `None`.
+    pub fn check<T>(&mut self, result: Result<T, Refusal>) -> Option<T> {
+        result.map_err(|r| self.0.push(r)).ok()
+    }
+
+    pub fn push(&mut self, refusal: Refusal) {
+        self.0.push(refusal);
+    }
+
+    pub fn into_result(self) -> DomainResult<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::Refused(self.0))
+        }
+    }
+}

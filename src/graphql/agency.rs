@@ -1,0 +1,251 @@
+//! Agency type, the public directory and agency mutations.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use entity::{agency, split_list};
+
+use super::connection::{PageInfo, decode_cursor, encode_cursor, page_info, page_size};
+use super::creator::{Category, categories_of};
+use super::error::{GqlResultExt, UserError, bad_user_input, payload};
+use super::ids::{self, NodeKind};
+use super::{db, loaders, reader, viewer};
+use crate::domain::agencies::{AgencyService, AgencyUpdate, NewAgency};
+use crate::domain::{DomainError, Refusal};
+
+pub struct Agency(pub agency::Model);
+
+/// A LIVE talent agency.
+#[Object]
+impl Agency {
+    pub async fn id(&self) -> ID {
+        ids::encode(NodeKind::Agency, self.0.id)
+    }
+
+    /// Unique, lowercase `[a-z0-9-]`, 2..40 characters.
+    async fn slug(&self) -> &str {
+        &self.0.slug
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The markets it recruits in (ISO 3166-1 alpha-2).
+    async fn regions(&self) -> Vec<String> {
+        split_list(&self.0.regions)
+    }
+
+    async fn languages(&self) -> Vec<String> {
+        split_list(&self.0.languages)
+    }
+
+    async fn specialties(&self) -> Vec<Category> {
+        categories_of(&self.0.specialties)
+    }
+
+    /// Most members it takes.
+    async fn capacity(&self) -> i32 {
+        self.0.capacity
+    }
+
+    async fn member_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        let count = loaders(ctx).member_count.load_one(self.0.id).await.gql()?;
+        Ok(count.map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX)))
+    }
+
+    async fn verified(&self) -> bool {
+        self.0.verified
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct AgencyEdge {
+    pub cursor: String,
+    pub node: Agency,
+}
+
+#[derive(SimpleObject)]
+pub struct AgencyConnection {
+    pub edges: Vec<AgencyEdge>,
+    pub page_info: PageInfo,
+    pub total_count: i32,
+}
+
+const DIRECTORY_CURSOR: &str = "agencies";
+
+#[derive(Default)]
+pub struct AgencyQuery;
+
+#[Object]
+impl AgencyQuery {
+    /// An agency by id or slug (exactly one). Agencies are public.
+    async fn agency(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        slug: Option<String>,
+    ) -> async_graphql::Result<Option<Agency>> {
+        reader(ctx)?;
+        let service = AgencyService::new(db(ctx));
+        let found = match (id, slug) {
+            (Some(id), None) => {
+                let uuid = ids::decode(&id, NodeKind::Agency).map_err(bad_user_input)?;
+                service.find(uuid).await.gql()?
+            }
+            (None, Some(slug)) => service.find_by_slug(&slug).await.gql()?,
+            _ => return Err(bad_user_input("pass exactly one of id and slug")),
+        };
+        Ok(found.map(Agency))
+    }
+
+    /// The public directory of agencies, by slug; region: those recruiting in it.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn agencies(
+        &self,
+        ctx: &Context<'_>,
+        region: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<AgencyConnection> {
+        reader(ctx)?;
+        let first = page_size(first)?;
+        let after_key = after
+            .as_deref()
+            .map(|c| decode_cursor(DIRECTORY_CURSOR, c))
+            .transpose()?;
+        let page = AgencyService::new(db(ctx))
+            .directory(region.as_deref(), first, after_key.as_deref())
+            .await
+            .gql()?;
+        let edges: Vec<AgencyEdge> = page
+            .items
+            .into_iter()
+            .map(|a| AgencyEdge {
+                cursor: encode_cursor(DIRECTORY_CURSOR, &a.slug),
+                node: Agency(a),
+            })
+            .collect();
+        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
+        Ok(AgencyConnection {
+            edges,
+            page_info: page_info(&cursors, page.has_next, after.is_some()),
+            total_count: i32::try_from(page.total).unwrap_or(i32::MAX),
+        })
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateAgencyInput {
+    pub slug: String,
+    pub name: String,
+    pub regions: Vec<String>,
+    pub languages: Vec<String>,
+    pub specialties: Vec<Category>,
+    pub capacity: i32,
+    /// Invitations per rolling 24 h; default 50.
+    pub daily_invite_limit: Option<i32>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateAgencyInput {
+    /// Admins only.
+    pub agency_id: Option<ID>,
+    pub name: Option<String>,
+    /// Admins only.
+    pub regions: Option<Vec<String>>,
+    pub languages: Option<Vec<String>>,
+    pub specialties: Option<Vec<Category>>,
+    /// Admins only.
+    pub capacity: Option<i32>,
+    /// Admins only.
+    pub daily_invite_limit: Option<i32>,
+    /// Admins only.
+    pub verified: Option<bool>,
+}
+
+#[derive(SimpleObject)]
+pub struct AgencyPayload {
+    pub agency: Option<Agency>,
+    pub user_errors: Vec<UserError>,
+}
+
+impl AgencyPayload {
+    fn from_result(
+        result: crate::domain::DomainResult<agency::Model>,
+    ) -> async_graphql::Result<Self> {
+        let (agency, user_errors) = payload(result)?;
+        Ok(Self {
+            agency: agency.map(Agency),
+            user_errors,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct AgencyMutation;
+
+#[Object]
+impl AgencyMutation {
+    /// Admins only.
+    async fn create_agency(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateAgencyInput,
+    ) -> async_graphql::Result<AgencyPayload> {
+        let result = AgencyService::new(db(ctx))
+            .create(
+                viewer(ctx),
+                NewAgency {
+                    slug: input.slug,
+                    name: input.name,
+                    regions: input.regions,
+                    languages: input.languages,
+                    specialties: input.specialties.into_iter().map(Into::into).collect(),
+                    capacity: input.capacity,
+                    daily_invite_limit: input.daily_invite_limit,
+                },
+            )
+            .await;
+        AgencyPayload::from_result(result)
+    }
+
+    /// The viewer agency edits itself; admins pass agencyId and may change
+    /// regions, capacity, limits and verification.
+    async fn update_agency(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateAgencyInput,
+    ) -> async_graphql::Result<AgencyPayload> {
+        let agency_id = match input
+            .agency_id
+            .as_deref()
+            .map(|id| ids::decode(id, NodeKind::Agency))
+            .transpose()
+        {
+            Ok(id) => id,
+            Err(msg) => {
+                return AgencyPayload::from_result(Err(DomainError::refused(Refusal::invalid(
+                    &["input", "agencyId"],
+                    msg,
+                ))));
+            }
+        };
+        let result = AgencyService::new(db(ctx))
+            .update(
+                viewer(ctx),
+                AgencyUpdate {
+                    agency_id,
+                    name: input.name,
+                    regions: input.regions,
+                    languages: input.languages,
+                    specialties: input
+                        .specialties
+                        .map(|s| s.into_iter().map(Into::into).collect()),
+                    capacity: input.capacity,
+                    daily_invite_limit: input.daily_invite_limit,
+                    verified: input.verified,
+                },
+            )
+            .await;
+        AgencyPayload::from_result(result)
+    }
+}

@@ -1,0 +1,76 @@
+//! The GraphQL layer: schema building, thin resolvers (one module per
+//! resource), DataLoaders, IDs, cursors and error mapping. Resolvers
+//! translate arguments, call a domain service and map its answer; no rule
+//! is decided here.
+
+pub mod agency;
+pub mod connection;
+pub mod creator;
+pub mod error;
+pub mod ids;
+pub mod invitation;
+pub mod loaders;
+pub mod node;
+
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use sea_orm::DatabaseConnection;
+
+use crate::config::LimitArgs;
+use crate::domain::Viewer;
+use error::GqlResultExt;
+pub use loaders::Loaders;
+
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(
+    node::NodeQuery,
+    creator::CreatorQuery,
+    agency::AgencyQuery,
+    invitation::InvitationQuery,
+);
+
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(creator::CreatorMutation, agency::AgencyMutation);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+}
+
+/// The schema served over HTTP, with the database and the query limits.
+pub fn build_schema(db: DatabaseConnection, limits: &LimitArgs) -> AppSchema {
+    builder()
+        .data(db)
+        .limit_depth(limits.max_query_depth)
+        .limit_complexity(limits.max_query_complexity)
+        .finish()
+}
+
+/// The SDL that `schema.graphql` holds.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}
+
+pub(crate) fn db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {
+    ctx.data_unchecked::<DatabaseConnection>()
+}
+
+pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> &'a Loaders {
+    ctx.data_unchecked::<Loaders>()
+}
+
+/// The request's viewer; anonymous if the transport attached none.
+pub(crate) fn viewer<'a>(ctx: &Context<'a>) -> &'a Viewer {
+    ctx.data_opt::<Viewer>().unwrap_or(&Viewer::ANONYMOUS)
+}
+
+/// The viewer of a query, after checking the token may read.
+pub(crate) fn reader<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Viewer> {
+    let viewer = viewer(ctx);
+    viewer.require_read().gql()?;
+    Ok(viewer)
+}

@@ -1,0 +1,99 @@
+//! Relay `Node` lookup and the `viewer` query.
+
+use async_graphql::{Context, Enum, ID, Interface, Object, SimpleObject};
+
+use super::agency::Agency;
+use super::creator::Creator;
+use super::error::{GqlResultExt, bad_user_input};
+use super::ids::{self, NodeKind};
+use super::invitation::Invitation;
+use super::{db, reader};
+use crate::domain::agencies::AgencyService;
+use crate::domain::creators::CreatorService;
+use crate::domain::invitations::InvitationService;
+use crate::domain::{self, Principal};
+
+/// Relay global object identification: opaque, typed IDs.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID"))]
+pub enum Node {
+    Creator(Creator),
+    Agency(Agency),
+    Invitation(Invitation),
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::Role")]
+pub enum Role {
+    Anonymous,
+    Creator,
+    Agency,
+    Admin,
+}
+
+/// Who the request is made as.
+#[derive(SimpleObject)]
+#[graphql(name = "Viewer")]
+pub struct ViewerInfo {
+    pub role: Role,
+    /// Set when role = CREATOR.
+    pub creator: Option<Creator>,
+    /// Set when role = AGENCY.
+    pub agency: Option<Agency>,
+}
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    /// Any object by global ID; null if absent or not visible to the viewer.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+        let viewer = reader(ctx)?;
+        let db = db(ctx);
+        let (kind, uuid) = ids::decode_any(&id).map_err(bad_user_input)?;
+        Ok(match kind {
+            NodeKind::Creator => {
+                let service = CreatorService::new(db);
+                match service.find(uuid).await.gql()? {
+                    Some(c) if service.visible_to(viewer, &c).await.gql()? => {
+                        Some(Node::Creator(Creator(c)))
+                    }
+                    _ => None,
+                }
+            }
+            NodeKind::Agency => AgencyService::new(db)
+                .find(uuid)
+                .await
+                .gql()?
+                .map(|a| Node::Agency(Agency(a))),
+            NodeKind::Invitation => InvitationService::new(db)
+                .find_visible(viewer, uuid)
+                .await
+                .gql()?
+                .map(|i| Node::Invitation(Invitation(i))),
+        })
+    }
+
+    /// The caller: role, and their creator or agency profile.
+    async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<ViewerInfo> {
+        let viewer = reader(ctx)?;
+        let db = db(ctx);
+        let (creator, agency) = match viewer.principal {
+            Principal::Creator(id) => (
+                CreatorService::new(db).find(id).await.gql()?.map(Creator),
+                None,
+            ),
+            Principal::Agency(id) => (
+                None,
+                AgencyService::new(db).find(id).await.gql()?.map(Agency),
+            ),
+            _ => (None, None),
+        };
+        Ok(ViewerInfo {
+            role: viewer.role().into(),
+            creator,
+            agency,
+        })
+    }
+}

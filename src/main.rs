@@ -1,0 +1,178 @@
+//! The `agency-center` command: parses the CLI and calls into the library.
+
+use std::time::{Duration, Instant};
+
+use agency_center::auth::{DEMO_SECRET, TokenKeys};
+use agency_center::config::{Cli, Command, SecretArgs, ServeArgs, TokenArgs, TokenSubject};
+use agency_center::domain::Principal;
+use agency_center::domain::agencies::AgencyService;
+use agency_center::domain::creators::CreatorService;
+use agency_center::seed::{self, SeedPlan};
+use agency_center::{AppConfig, Application, db, graphql};
+use anyhow::Context;
+use clap::Parser;
+use sea_orm::DatabaseConnection;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn,tower_http=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(&cli.database_url, args).await,
+        Command::Migrate => {
+            let (db, _) = db::connect(&cli.database_url).await?;
+            db::migrate(&db).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Seed(args) => {
+            let (db, _) = db::connect(&cli.database_url).await?;
+            db::migrate(&db).await?;
+            let started = Instant::now();
+            let plan = SeedPlan {
+                creators: args.creators,
+                agencies: args.agencies,
+                seed: args.seed,
+            };
+            let report = seed::seed(&db, plan).await?;
+            println!(
+                "seeded {} creators, {} agencies, {} memberships, {} invitations in {:.1?}",
+                report.creators,
+                report.agencies,
+                report.memberships,
+                report.invitations,
+                started.elapsed()
+            );
+            Ok(())
+        }
+        Command::Schema => {
+            print!("{}", graphql::sdl());
+            Ok(())
+        }
+        Command::Token(args) => token(&cli.database_url, args).await,
+    }
+}
+
+fn secret(args: &SecretArgs, demo: bool) -> anyhow::Result<Vec<u8>> {
+    if demo {
+        return Ok(DEMO_SECRET.as_bytes().to_vec());
+    }
+    match &args.jwt_secret {
+        Some(s) if s.len() >= 16 => Ok(s.as_bytes().to_vec()),
+        Some(_) => anyhow::bail!("AGENCY_CENTER_JWT_SECRET must be at least 16 bytes"),
+        None => anyhow::bail!("set AGENCY_CENTER_JWT_SECRET (or pass --demo for the demo secret)"),
+    }
+}
+
+async fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
+    let jwt_secret = secret(&args.secret, args.demo)?;
+    let app = Application::build(AppConfig {
+        database_url: database_url.to_owned(),
+        addr: args.addr,
+        jwt_secret: jwt_secret.clone(),
+        limits: args.limits.clone(),
+    })
+    .await?;
+    if args.demo {
+        if seed::seed_demo(&app.db).await? {
+            tracing::info!("seeded the demo data set");
+        }
+        print_demo_banner(&app, &jwt_secret).await?;
+    }
+    tracing::info!(addr = %app.local_addr(), "listening");
+    app.run(agency_center::shutdown_signal()).await
+}
+
+async fn print_demo_banner(app: &Application, secret: &[u8]) -> anyhow::Result<()> {
+    let keys = TokenKeys::new(secret);
+    let ttl = Duration::from_secs(7 * 24 * 3600);
+    let creator = CreatorService::new(&app.db)
+        .find_by_handle(seed::DEMO_CREATOR)
+        .await
+        .ok()
+        .flatten();
+    let agency = AgencyService::new(&app.db)
+        .find_by_slug(seed::DEMO_AGENCY)
+        .await
+        .ok()
+        .flatten();
+    let addr = app.local_addr();
+    println!();
+    println!(
+        "  !! DEMO MODE: tokens are signed with a PUBLIC development secret. Never use --demo in production. !!"
+    );
+    println!();
+    println!("  GraphiQL:  http://{addr}/graphql");
+    println!();
+    println!("  Paste one of these into GraphiQL's Headers tab:");
+    if let Some(agency) = agency {
+        let token = keys.issue(&Principal::Agency(agency.id), ttl, None)?;
+        println!(
+            "  agency  ({}):  {{\"Authorization\": \"Bearer {token}\"}}",
+            agency.slug
+        );
+    }
+    if let Some(creator) = creator {
+        let token = keys.issue(&Principal::Creator(creator.id), ttl, None)?;
+        println!(
+            "  creator ({}): {{\"Authorization\": \"Bearer {token}\"}}",
+            creator.handle
+        );
+    }
+    let token = keys.issue(&Principal::Admin(seed::DEMO_ADMIN.to_owned()), ttl, None)?;
+    println!(
+        "  admin   ({}):          {{\"Authorization\": \"Bearer {token}\"}}",
+        seed::DEMO_ADMIN
+    );
+    println!();
+    println!(
+        "  Try:  {{ viewer {{ role agency {{ name regions }} }} agencies(first: 5) {{ totalCount edges {{ node {{ slug name memberCount }} }} }} }}"
+    );
+    println!();
+    Ok(())
+}
+
+async fn token(database_url: &str, args: TokenArgs) -> anyhow::Result<()> {
+    let keys = TokenKeys::new(&secret(&args.secret, args.demo)?);
+    let principal = match &args.subject {
+        TokenSubject::Admin { name } => Principal::Admin(name.clone()),
+        TokenSubject::Creator { handle } => {
+            let db = connect_existing(database_url).await?;
+            let creator = CreatorService::new(&db)
+                .find_by_handle(handle)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .with_context(|| format!("no creator with handle {handle:?}"))?;
+            Principal::Creator(creator.id)
+        }
+        TokenSubject::Agency { slug } => {
+            let db = connect_existing(database_url).await?;
+            let agency = AgencyService::new(&db)
+                .find_by_slug(slug)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .with_context(|| format!("no agency with slug {slug:?}"))?;
+            Principal::Agency(agency.id)
+        }
+    };
+    println!(
+        "{}",
+        keys.issue(&principal, args.ttl, args.scope.as_deref())?
+    );
+    Ok(())
+}
+
+async fn connect_existing(database_url: &str) -> anyhow::Result<DatabaseConnection> {
+    let (db, _) = db::connect(database_url).await?;
+    anyhow::ensure!(
+        seed::has_schema(&db).await,
+        "the database at {database_url} has no Agency Center tables: run `agency-center migrate` or `serve` first"
+    );
+    Ok(db)
+}
