@@ -21,6 +21,7 @@ use error::GqlResultExt;
 pub use loaders::Loaders;
 
 #[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(
     node::NodeQuery,
     creator::CreatorQuery,
@@ -29,6 +30,7 @@ pub struct QueryRoot(
 );
 
 #[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(creator::CreatorMutation, agency::AgencyMutation);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -1,0 +1,85 @@
+//! The HTTP edge: GraphiQL, health, readiness, and malformed requests that
+//! must be client errors, never 5xx.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn graphiql_is_served_on_get() {
+    let app = spawn_app().await;
+    let res = app.get("/graphql").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("graphiql"), "GraphiQL page");
+    assert!(html.contains("/graphql/ws"), "subscriptions wired");
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    app.db.clone().close().await.unwrap();
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn malformed_requests_are_client_errors() {
+    let app = spawn_app().await;
+    let url = format!("{}/graphql", app.base);
+    let not_json = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert!(not_json.status().is_client_error(), "{}", not_json.status());
+
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let too_big = app
+        .client
+        .post(&url)
+        .json(&json!({"query": format!("{{ viewer {{ role }} }} # {huge}")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let syntax = app.gql(None, "{ viewer { role ", json!({})).await;
+    syntax.assert_error("BAD_USER_INPUT");
+    let unknown_field = app.gql(None, "{ nope }", json!({})).await;
+    unknown_field.assert_error("BAD_USER_INPUT");
+    let wrong_variable = app
+        .gql(
+            None,
+            "query($n: Int) { agencies(first: $n) { totalCount } }",
+            json!({"n": "ten"}),
+        )
+        .await;
+    wrong_variable.assert_error("BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn oversized_queries_are_refused_as_too_complex() {
+    let app = spawn_app().await;
+    let page = "agencies(first: 100) { edges { cursor node { id slug name regions languages specialties capacity verified memberCount } } }";
+    let query = format!(
+        "{{ {} }}",
+        (0..10)
+            .map(|i| format!("a{i}: {page}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let res = app.gql(None, &query, json!({})).await;
+    res.assert_error("QUERY_TOO_COMPLEX");
+    assert!(res.data().is_null());
+}

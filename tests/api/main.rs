@@ -1,0 +1,11 @@
+//! End-to-end tests: a real server on a free port, a fresh real database per
+//! test (SQLite always; PostgreSQL when `TEST_DATABASE_URL` is set), HTTP.
+
+mod auth;
+mod helpers;
+mod http;
+mod loaders;
+mod mutations;
+mod pagination;
+mod schema;
+mod visibility;
