@@ -83,6 +83,10 @@ pub struct LimitArgs {
     /// Largest request body, in bytes.
     #[arg(long, env = "AGENCY_CENTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Longest a request may take before it is answered 408 (humantime).
+    #[arg(long, env = "AGENCY_CENTER_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
 }
 
 impl Default for LimitArgs {
@@ -91,6 +95,7 @@ impl Default for LimitArgs {
             max_query_depth: 12,
             max_query_complexity: 5000,
             max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
         }
     }
 }

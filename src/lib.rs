@@ -52,7 +52,7 @@ impl Application {
             db: db.clone(),
             keys: TokenKeys::new(&config.jwt_secret),
         };
-        let router = http::router(state, config.limits.max_body_bytes);
+        let router = http::router(state, &config.limits);
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.addr))?;

@@ -134,6 +134,11 @@ async fn print_demo_banner(app: &Application, secret: &[u8]) -> anyhow::Result<(
     println!(
         "  Try:  {{ viewer {{ role agency {{ name regions }} }} agencies(first: 5) {{ totalCount edges {{ node {{ slug name memberCount }} }} }} }}"
     );
+    if let Some(handle) = seed::demo_sample_handle(&app.db).await? {
+        println!(
+            "  and, as the agency:  {{ creator(handle: \"{handle}\") {{ displayName region categories stats {{ followers avgViewers liveDays30d }} }} }}"
+        );
+    }
     println!();
     Ok(())
 }

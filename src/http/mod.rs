@@ -5,15 +5,19 @@ use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql::{Data, ErrorExtensionValues, ServerError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header::AUTHORIZATION};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{AuthError, TokenKeys};
+use crate::config::LimitArgs;
 use crate::domain::Viewer;
 use crate::graphql::error::{BAD_USER_INPUT, QUERY_TOO_COMPLEX, UNAUTHENTICATED};
 use crate::graphql::{AppSchema, Loaders};
@@ -25,13 +29,17 @@ pub struct AppState {
     pub keys: TokenKeys,
 }
 
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState, limits: &LimitArgs) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -126,22 +134,64 @@ async fn graphql_ws(
 ) -> Response {
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            let AppState { schema, db, keys } = state;
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let header = payload
-                        .get("Authorization")
-                        .or_else(|| payload.get("authorization"))
-                        .and_then(|v| v.as_str());
-                    let viewer: Viewer = keys
-                        .viewer_from_header(header)
-                        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-                    let mut data = Data::default();
-                    data.insert(viewer);
-                    data.insert(Loaders::new(&db));
-                    Ok(data)
-                })
-                .serve()
-        })
+        .on_upgrade(move |socket| serve_socket(socket, state, protocol))
+}
+
+/// Reads `connection_init` first so a bad token closes the socket with
+/// 4403 (graphql-transport-ws "Forbidden") before anything is executed;
+/// the message is then handed on to async-graphql's protocol handler.
+async fn serve_socket(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
+    let (mut sink, mut stream) = socket.split();
+    let first = match tokio::time::timeout(CONNECTION_INIT_TIMEOUT, stream.next()).await {
+        Ok(Some(Ok(message))) => message,
+        Ok(_) => return,
+        Err(_) => {
+            let _ = sink
+                .send(close(4408, "connection initialisation timeout"))
+                .await;
+            return;
+        }
+    };
+    let viewer = match viewer_from_init(&state.keys, &first) {
+        Ok(viewer) => viewer,
+        Err(e) => {
+            let _ = sink.send(close(4403, &e.to_string())).await;
+            return;
+        }
+    };
+    let mut data = Data::default();
+    data.insert(viewer);
+    data.insert(Loaders::new(&state.db));
+    let stream = futures_util::stream::once(async move { Ok(first) }).chain(stream);
+    GraphQLWebSocket::new_with_pair(sink, stream, state.schema, protocol)
+        .with_data(data)
+        .serve()
+        .await;
+}
+
+const CONNECTION_INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+/// The viewer named by a `connection_init` payload's `Authorization`; no
+/// token is an anonymous viewer. Anything but `connection_init` is left to
+/// the protocol handler, which refuses it.
+fn viewer_from_init(keys: &TokenKeys, message: &Message) -> Result<Viewer, AuthError> {
+    let Message::Text(text) = message else {
+        return Ok(Viewer::ANONYMOUS);
+    };
+    let Ok(init) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Ok(Viewer::ANONYMOUS);
+    };
+    let header = init["payload"]
+        .get("Authorization")
+        .or_else(|| init["payload"].get("authorization"))
+        .map(|v| v.as_str().ok_or(AuthError::MalformedHeader))
+        .transpose()?;
+    keys.viewer_from_header(header)
 }

@@ -2,6 +2,7 @@
 //! test (SQLite always; PostgreSQL when `TEST_DATABASE_URL` is set), HTTP.
 
 mod auth;
+mod demo;
 mod helpers;
 mod http;
 mod loaders;
@@ -9,3 +10,4 @@ mod mutations;
 mod pagination;
 mod schema;
 mod visibility;
+mod websocket;
