@@ -28,6 +28,13 @@ async fn health_and_readiness() {
         StatusCode::SERVICE_UNAVAILABLE
     );
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    // With the database gone a query fails with a generic message: no SQL,
+    // no driver text.
+    let res = app
+        .gql(None, "{ agencies { totalCount } }", json!({}))
+        .await;
+    res.assert_error("INTERNAL_SERVER_ERROR");
+    assert_eq!(res.body["errors"][0]["message"], "internal server error");
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! test (SQLite always; PostgreSQL when `TEST_DATABASE_URL` is set), HTTP.
 
 mod auth;
+mod cli;
 mod demo;
 mod helpers;
 mod http;
