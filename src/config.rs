@@ -53,6 +53,14 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub secret: SecretArgs,
+
+    /// How long an invitation stays answerable (humantime: `7d`, `2s`).
+    #[arg(long, env = "AGENCY_CENTER_INVITATION_TTL", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub invitation_ttl: Duration,
+
+    /// How often expired invitations are persisted and announced.
+    #[arg(long, env = "AGENCY_CENTER_EXPIRY_SWEEP_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub expiry_sweep_interval: Duration,
 }
 
 #[derive(Debug, Clone, Args)]

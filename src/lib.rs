@@ -12,12 +12,14 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod seed;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -25,6 +27,9 @@ use tokio::net::TcpListener;
 use crate::auth::TokenKeys;
 use crate::config::LimitArgs;
 use crate::db::StatementCounter;
+use crate::domain::invitations::InvitationService;
+use crate::domain::{Domain, Settings};
+use crate::events::EventBus;
 
 /// What a server needs to start.
 pub struct AppConfig {
@@ -32,6 +37,10 @@ pub struct AppConfig {
     pub addr: SocketAddr,
     pub jwt_secret: Vec<u8>,
     pub limits: LimitArgs,
+    pub settings: Settings,
+    /// How often PENDING invitations past their expiry are persisted as
+    /// EXPIRED (and their events sent).
+    pub expiry_sweep_interval: Duration,
 }
 
 /// A migrated database and a bound listener, ready to serve.
@@ -40,6 +49,9 @@ pub struct Application {
     router: axum::Router,
     pub db: DatabaseConnection,
     pub statements: StatementCounter,
+    pub domain: Domain,
+    expiry_sweep_interval: Duration,
+    database_url: String,
 }
 
 impl Application {
@@ -47,8 +59,13 @@ impl Application {
     pub async fn build(config: AppConfig) -> anyhow::Result<Self> {
         let (db, statements) = db::connect(&config.database_url).await?;
         db::migrate(&db).await?;
+        let domain = Domain {
+            db: db.clone(),
+            settings: config.settings,
+            events: EventBus::new(),
+        };
         let state = http::AppState {
-            schema: graphql::build_schema(db.clone(), &config.limits),
+            schema: graphql::build_schema(domain.clone(), &config.limits),
             db: db.clone(),
             keys: TokenKeys::new(&config.jwt_secret),
         };
@@ -61,6 +78,9 @@ impl Application {
             router,
             db,
             statements,
+            domain,
+            expiry_sweep_interval: config.expiry_sweep_interval,
+            database_url: config.database_url,
         })
     }
 
@@ -71,15 +91,42 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Also runs the expiry sweep and, on PostgreSQL, the listener that
+    /// relays other instances' events.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
+        let mut background = vec![spawn_expiry_sweep(
+            self.domain.clone(),
+            self.expiry_sweep_interval,
+        )];
+        if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            background.push(self.domain.events.listen_postgres(&self.database_url));
+        }
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await?;
-        Ok(())
+            .await;
+        for task in background {
+            task.abort();
+        }
+        Ok(served?)
     }
+}
+
+fn spawn_expiry_sweep(domain: Domain, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match InvitationService::new(&domain).sweep_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "invitations expired"),
+                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+            }
+        }
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.

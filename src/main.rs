@@ -4,9 +4,9 @@ use std::time::{Duration, Instant};
 
 use agency_center::auth::{DEMO_SECRET, TokenKeys};
 use agency_center::config::{Cli, Command, SecretArgs, ServeArgs, TokenArgs, TokenSubject};
-use agency_center::domain::Principal;
 use agency_center::domain::agencies::AgencyService;
 use agency_center::domain::creators::CreatorService;
+use agency_center::domain::{Principal, Settings};
 use agency_center::seed::{self, SeedPlan};
 use agency_center::{AppConfig, Application, db, graphql};
 use anyhow::Context;
@@ -77,6 +77,10 @@ async fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
         addr: args.addr,
         jwt_secret: jwt_secret.clone(),
         limits: args.limits.clone(),
+        settings: Settings {
+            invitation_ttl: args.invitation_ttl,
+        },
+        expiry_sweep_interval: args.expiry_sweep_interval,
     })
     .await?;
     if args.demo {
@@ -85,7 +89,7 @@ async fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
         }
         print_demo_banner(&app, &jwt_secret).await?;
     }
-    tracing::info!(addr = %app.local_addr(), "listening");
+    println!("agency-center listening on http://{}", app.local_addr());
     app.run(agency_center::shutdown_signal()).await
 }
 

@@ -14,10 +14,7 @@ use fake::faker::name::raw::Name;
 use fake::locales::{AR_SA, DE_DE, EN, FR_FR, IT_IT, JA_JP, PT_BR, TR_TR, ZH_CN};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait};
 use uuid::Uuid;
 
 use crate::domain::Category;
@@ -281,7 +278,7 @@ fn fake_agency(rng: &mut StdRng, serial: u64, now: DateTime<Utc>) -> agency::Act
 pub async fn seed(db: &DatabaseConnection, plan: SeedPlan) -> anyhow::Result<SeedReport> {
     let now = Utc::now();
     let mut rng = StdRng::seed_from_u64(plan.seed);
-    let txn = db.begin().await?;
+    let txn = crate::domain::write_txn(db).await?;
     // Serials continue after existing rows so a second seed never collides.
     let creator_base = creator::Entity::find().count(&txn).await?;
     let agency_base = agency::Entity::find().count(&txn).await?;
@@ -414,7 +411,7 @@ pub async fn seed_demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
     agency.languages = Set("fr,en,pt,de".to_owned());
     agency.verified = Set(true);
     let agency_id = *agency.id.as_ref();
-    let txn = db.begin().await?;
+    let txn = crate::domain::write_txn(db).await?;
     creator::Entity::insert(me).exec(&txn).await?;
     agency::Entity::insert(agency).exec(&txn).await?;
     let mut invite = fake_invitation(&mut rng, agency_id, creator_id, now);

@@ -1,10 +1,13 @@
 //! An agency's invitation to a creator and where it stands.
 
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// Stored status. EXPIRED is also derived at read time from `expires_at`, so a
 /// PENDING row past its expiry reads as EXPIRED before any sweep persists it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum Status {
     #[sea_orm(string_value = "PENDING")]
@@ -21,7 +24,8 @@ pub enum Status {
     Cancelled,
 }
 
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+/// Serializable so events can carry a snapshot across instances.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "invitations")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

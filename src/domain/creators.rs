@@ -4,7 +4,7 @@ use chrono::Utc;
 use entity::{creator, invitation, join_list, membership};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -284,6 +284,64 @@ impl<'a> CreatorService<'a> {
         Ok(model.update(self.db).await?)
     }
 
+    /// The "Agency invitation" switch, for the viewer creator or, for an
+    /// admin, the creator named. Idempotent: switching on stamps
+    /// `discoverable_since` only when it was off; switching off clears it.
+    /// PENDING invitations stay answerable either way.
+    pub async fn set_discoverable(
+        &self,
+        viewer: &Viewer,
+        on: bool,
+        named: Option<Result<Uuid, String>>,
+    ) -> DomainResult<creator::Model> {
+        viewer.require_write()?;
+        let target = match (&viewer.principal, named) {
+            (Principal::Creator(own), None) => *own,
+            (Principal::Creator(own), Some(Ok(id))) if id == *own => *own,
+            (Principal::Creator(_), Some(_)) => {
+                return Err(DomainError::forbidden("creatorId is for admins only"));
+            }
+            (Principal::Admin(_), Some(Ok(id))) => id,
+            (Principal::Admin(_), Some(Err(msg))) => {
+                return Err(DomainError::refused(Refusal::invalid(&["creatorId"], msg)));
+            }
+            (Principal::Admin(_), None) => {
+                return Err(DomainError::refused(Refusal::invalid(
+                    &["creatorId"],
+                    "admins must name the creator",
+                )));
+            }
+            _ => {
+                return Err(DomainError::forbidden(
+                    "only creators (or admins) switch Agency invitation",
+                ));
+            }
+        };
+        let now = Utc::now();
+        let txn = super::write_txn(self.db).await?;
+        let Some(existing) = creator::Entity::find_by_id(target)
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+        else {
+            return Err(DomainError::refused(Refusal::new(
+                RefusalCode::NotFound,
+                &["creatorId"],
+                "no such creator",
+            )));
+        };
+        if existing.discoverable == on {
+            return Ok(existing);
+        }
+        let mut model: creator::ActiveModel = existing.into();
+        model.discoverable = Set(on);
+        model.discoverable_since = Set(on.then_some(now));
+        model.updated_at = Set(now);
+        let updated = model.update(&txn).await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
     /// Writes a batch of LIVE figures, all or nothing; returns rows written.
     pub async fn upsert_stats(&self, viewer: &Viewer, rows: Vec<StatsRow>) -> DomainResult<u64> {
         viewer.require_ingest()?;
@@ -315,7 +373,7 @@ impl<'a> CreatorService<'a> {
         }
         refusals.into_result()?;
 
-        let txn = self.db.begin().await?;
+        let txn = super::write_txn(self.db).await?;
         let ids: Vec<Uuid> = seen.into_iter().collect();
         let existing: std::collections::HashSet<Uuid> = creator::Entity::find()
             .filter(creator::Column::Id.is_in(ids))

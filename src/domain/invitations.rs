@@ -1,11 +1,38 @@
-//! Invitations: who may read one, and the status it reads as now.
+//! Invitations: eligibility (one function for `sendInvitation` and
+//! `invitationEligibility`), the lifecycle PENDING → ACCEPTED | DECLINED |
+//! WITHDRAWN | EXPIRED | CANCELLED, quotas, expiry and who may read what.
+//!
+//! Races are settled by the database: writes run in one transaction each,
+//! conditional updates (`WHERE status = 'PENDING'`) decide who moved an
+//! invitation first, unique indexes decide duplicate memberships and
+//! invitations, and on PostgreSQL the creator and agency rows are locked
+//! (creator first, then agency) so capacity counts cannot be raced.
 
-use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
 use entity::invitation::{self, Status};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use entity::{agency, creator, membership, split_list};
+use sea_orm::sea_query::{Expr, IntoCondition};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use uuid::Uuid;
 
-use super::{DomainResult, Principal, Viewer};
+use super::agencies::Page;
+use super::{
+    Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Viewer,
+    on_unique_violation, write_txn,
+};
+use crate::events::{EventKind, InvitationEvent};
+
+pub const COOLDOWN_DAYS: i64 = 30;
+pub const QUOTA_WINDOW_HOURS: i64 = 24;
+pub const MAX_MESSAGE_CHARS: usize = 500;
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
+pub const MAX_ELIGIBILITY_BATCH: usize = 100;
+const MINIMUM_AGE_YEARS: u32 = 18;
 
 /// The status as of `now`: a PENDING invitation past its expiry reads as
 /// EXPIRED even before a sweep has persisted it.
@@ -14,6 +41,22 @@ pub fn effective_status(inv: &invitation::Model, now: DateTime<Utc>) -> Status {
         Status::Expired
     } else {
         inv.status
+    }
+}
+
+/// Rows that read as `status` at `now` (see [`effective_status`]).
+fn status_condition(status: Status, now: DateTime<Utc>) -> Condition {
+    use invitation::Column as C;
+    match status {
+        Status::Pending => Condition::all()
+            .add(C::Status.eq(Status::Pending))
+            .add(C::ExpiresAt.gt(now)),
+        Status::Expired => Condition::any().add(C::Status.eq(Status::Expired)).add(
+            Condition::all()
+                .add(C::Status.eq(Status::Pending))
+                .add(C::ExpiresAt.lte(now)),
+        ),
+        other => C::Status.eq(other).into_condition(),
     }
 }
 
@@ -27,13 +70,216 @@ pub fn visible_to(viewer: &Viewer, inv: &invitation::Model) -> bool {
     }
 }
 
+fn is_adult(birth_date: NaiveDate, today: NaiveDate) -> bool {
+    birth_date
+        .checked_add_months(Months::new(12 * MINIMUM_AGE_YEARS))
+        .is_some_and(|adult_on| adult_on <= today)
+}
+
+/// Why an agency may not invite a creator now; `None`: it may. Refusals
+/// are checked in the documented order, the first one wins. Runs a fixed
+/// number of queries whatever the number of creators.
+pub async fn eligibility(
+    conn: &impl ConnectionTrait,
+    agency: &agency::Model,
+    creator_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Vec<Option<RefusalCode>>, DbErr> {
+    use invitation::Column as I;
+    let ids = || creator_ids.iter().copied();
+    let creators: HashMap<Uuid, creator::Model> = creator::Entity::find()
+        .filter(creator::Column::Id.is_in(ids()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let members: HashSet<Uuid> = membership::Entity::find()
+        .filter(membership::Column::CreatorId.is_in(ids()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|m| m.creator_id)
+        .collect();
+    let related: Vec<invitation::Model> = invitation::Entity::find()
+        .filter(I::AgencyId.eq(agency.id))
+        .filter(I::CreatorId.is_in(ids()))
+        .filter(
+            Condition::any()
+                .add(status_condition(Status::Pending, now))
+                .add(
+                    Condition::all()
+                        .add(I::Status.eq(Status::Declined))
+                        .add(I::RespondedAt.gt(now - Duration::days(COOLDOWN_DAYS))),
+                ),
+        )
+        .all(conn)
+        .await?;
+    let cooling: HashSet<Uuid> = related
+        .iter()
+        .filter(|i| i.status == Status::Declined)
+        .map(|i| i.creator_id)
+        .collect();
+    let pending: HashSet<Uuid> = related
+        .iter()
+        .filter(|i| i.status == Status::Pending)
+        .map(|i| i.creator_id)
+        .collect();
+    let member_count = member_count(conn, agency.id).await?;
+    let used = used_quota(conn, agency.id, now).await?;
+    let regions = split_list(&agency.regions);
+    let today = now.date_naive();
+
+    Ok(creator_ids
+        .iter()
+        .map(|id| {
+            let Some(c) = creators.get(id) else {
+                return Some(RefusalCode::NotFound);
+            };
+            if !c.discoverable {
+                Some(RefusalCode::NotDiscoverable)
+            } else if !is_adult(c.birth_date, today) || !regions.contains(&c.region) {
+                Some(RefusalCode::NotEligible)
+            } else if members.contains(id) {
+                Some(RefusalCode::AlreadyInAgency)
+            } else if cooling.contains(id) {
+                Some(RefusalCode::Cooldown)
+            } else if pending.contains(id) {
+                Some(RefusalCode::AlreadyInvited)
+            } else if member_count >= i64::from(agency.capacity) {
+                Some(RefusalCode::AgencyAtCapacity)
+            } else if used >= i64::from(agency.daily_invite_limit) {
+                Some(RefusalCode::QuotaExceeded)
+            } else {
+                None
+            }
+        })
+        .collect())
+}
+
+async fn member_count(conn: &impl ConnectionTrait, agency_id: Uuid) -> Result<i64, DbErr> {
+    let n = membership::Entity::find()
+        .filter(membership::Column::AgencyId.eq(agency_id))
+        .count(conn)
+        .await?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// Every invitation sent in the rolling window counts, whatever became of it.
+async fn used_quota(
+    conn: &impl ConnectionTrait,
+    agency_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<i64, DbErr> {
+    let n = invitation::Entity::find()
+        .filter(invitation::Column::AgencyId.eq(agency_id))
+        .filter(invitation::Column::CreatedAt.gt(now - Duration::hours(QUOTA_WINDOW_HOURS)))
+        .count(conn)
+        .await?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+fn refusal_message(code: RefusalCode) -> &'static str {
+    match code {
+        RefusalCode::NotFound => "no such creator",
+        RefusalCode::NotDiscoverable => "the creator has not switched on Agency invitation",
+        RefusalCode::NotEligible => "the creator is under 18 or outside the agency's regions",
+        RefusalCode::AlreadyInAgency => "the creator is already in an agency",
+        RefusalCode::Cooldown => "the creator declined this agency in the last 30 days",
+        RefusalCode::AlreadyInvited => {
+            "the agency already has a pending invitation for this creator"
+        }
+        RefusalCode::AgencyAtCapacity => "the agency has no free seat",
+        RefusalCode::QuotaExceeded => "the agency has used its daily invitation limit",
+        RefusalCode::InvitationNotPending => "the invitation is no longer pending",
+        RefusalCode::InvitationExpired => "the invitation has expired",
+        RefusalCode::NotInAgency => "the creator is not in an agency",
+        RefusalCode::InvalidInput => "invalid input",
+        RefusalCode::Duplicate => "already exists",
+    }
+}
+
+fn refused(code: RefusalCode, field: &[&str]) -> DomainError {
+    DomainError::refused(Refusal::new(code, field, refusal_message(code)))
+}
+
+/// The field a creator-side refusal points at; agency-side ones have none.
+fn eligibility_refusal(code: RefusalCode) -> DomainError {
+    match code {
+        RefusalCode::AgencyAtCapacity | RefusalCode::QuotaExceeded => refused(code, &[]),
+        _ => refused(code, &["input", "creatorId"]),
+    }
+}
+
+/// Trimmed; empty is no message; at most 500 characters; line breaks and
+/// tabs allowed, other control characters refused.
+pub fn parse_message(raw: Option<&str>) -> Result<Option<String>, Refusal> {
+    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(Refusal::invalid(
+            &["input", "message"],
+            format!("message must be at most {MAX_MESSAGE_CHARS} characters"),
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(Refusal::invalid(
+            &["input", "message"],
+            "message must not contain control characters other than line breaks and tabs",
+        ));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+fn parse_idempotency_key(raw: Option<&str>) -> Result<Option<String>, Refusal> {
+    let Some(key) = raw else { return Ok(None) };
+    let key = key.trim();
+    if key.is_empty()
+        || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS
+        || key.chars().any(char::is_control)
+    {
+        return Err(Refusal::invalid(
+            &["input", "idempotencyKey"],
+            format!("idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters"),
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+pub struct SendInvitation {
+    /// `Err` carries why the API could not read the id it was given.
+    pub creator_id: Result<Uuid, String>,
+    pub message: Option<String>,
+    pub agency_id: Option<Result<Uuid, String>>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub daily_limit: i64,
+    pub used_last_24h: i64,
+    pub remaining: i64,
+}
+
+/// Filters and position of an invitation list.
+pub struct InvitationListQuery {
+    pub status: Option<Status>,
+    pub first: u64,
+    /// The id of the last invitation of the previous page.
+    pub after: Option<Uuid>,
+}
+
 pub struct InvitationService<'a> {
-    db: &'a DatabaseConnection,
+    domain: &'a Domain,
 }
 
 impl<'a> InvitationService<'a> {
-    pub fn new(db: &'a DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(domain: &'a Domain) -> Self {
+        Self { domain }
     }
 
     /// The invitation if the viewer may see it, else `None` as if absent.
@@ -42,7 +288,483 @@ impl<'a> InvitationService<'a> {
         viewer: &Viewer,
         id: Uuid,
     ) -> DomainResult<Option<invitation::Model>> {
-        let found = invitation::Entity::find_by_id(id).one(self.db).await?;
+        let found = invitation::Entity::find_by_id(id)
+            .one(&self.domain.db)
+            .await?;
         Ok(found.filter(|inv| visible_to(viewer, inv)))
+    }
+
+    /// The agency a viewer acts for: an agency is always itself (naming
+    /// another is FORBIDDEN); an admin must name one.
+    fn acting_agency(viewer: &Viewer, named: Option<Result<Uuid, String>>) -> DomainResult<Uuid> {
+        match (&viewer.principal, named) {
+            (Principal::Agency(own), None) => Ok(*own),
+            (Principal::Agency(own), Some(Ok(id))) if id == *own => Ok(*own),
+            (Principal::Agency(_), Some(_)) => {
+                Err(DomainError::forbidden("agencyId is for admins only"))
+            }
+            (Principal::Admin(_), Some(Ok(id))) => Ok(id),
+            (Principal::Admin(_), Some(Err(msg))) => Err(DomainError::refused(Refusal::invalid(
+                &["input", "agencyId"],
+                msg,
+            ))),
+            (Principal::Admin(_), None) => Err(DomainError::refused(Refusal::invalid(
+                &["input", "agencyId"],
+                "admins must name the agency that invites",
+            ))),
+            _ => Err(DomainError::forbidden(
+                "only agencies (or admins on their behalf) send invitations",
+            )),
+        }
+    }
+
+    /// An agency may ask only about itself; admins about any agency.
+    pub fn require_agency_access(viewer: &Viewer, agency_id: Uuid) -> DomainResult<()> {
+        match viewer.principal {
+            Principal::Admin(_) => Ok(()),
+            Principal::Agency(own) if own == agency_id => Ok(()),
+            Principal::Anonymous => Err(DomainError::Unauthenticated),
+            _ => Err(DomainError::forbidden("the agency itself and admins only")),
+        }
+    }
+
+    /// `invitationEligibility`: the same rules as `send`, answered in input order.
+    pub async fn check(
+        &self,
+        viewer: &Viewer,
+        agency_id: Uuid,
+        creator_ids: &[Uuid],
+    ) -> DomainResult<Vec<Option<RefusalCode>>> {
+        viewer.require_read()?;
+        Self::require_agency_access(viewer, agency_id)?;
+        if creator_ids.len() > MAX_ELIGIBILITY_BATCH {
+            return Err(DomainError::refused(Refusal::invalid(
+                &["creatorIds"],
+                format!(
+                    "at most {MAX_ELIGIBILITY_BATCH} creators a call, got {}",
+                    creator_ids.len()
+                ),
+            )));
+        }
+        let Some(agency) = agency::Entity::find_by_id(agency_id)
+            .one(&self.domain.db)
+            .await?
+        else {
+            return Err(DomainError::refused(Refusal::new(
+                RefusalCode::NotFound,
+                &["agencyId"],
+                "no such agency",
+            )));
+        };
+        Ok(eligibility(&self.domain.db, &agency, creator_ids, Utc::now()).await?)
+    }
+
+    pub async fn quota(&self, viewer: &Viewer, agency: &agency::Model) -> DomainResult<Quota> {
+        Self::require_agency_access(viewer, agency.id)?;
+        let used = used_quota(&self.domain.db, agency.id, Utc::now()).await?;
+        let limit = i64::from(agency.daily_invite_limit);
+        Ok(Quota {
+            daily_limit: limit,
+            used_last_24h: used,
+            remaining: (limit - used).max(0),
+        })
+    }
+
+    pub async fn send(
+        &self,
+        viewer: &Viewer,
+        input: SendInvitation,
+    ) -> DomainResult<invitation::Model> {
+        viewer.require_write()?;
+        let agency_id = Self::acting_agency(viewer, input.agency_id)?;
+        let creator_id = input
+            .creator_id
+            .map_err(|msg| DomainError::refused(Refusal::invalid(&["input", "creatorId"], msg)))?;
+        let message = parse_message(input.message.as_deref()).map_err(DomainError::refused)?;
+        let key = parse_idempotency_key(input.idempotency_key.as_deref())
+            .map_err(DomainError::refused)?;
+
+        let now = Utc::now();
+        let txn = write_txn(&self.domain.db).await?;
+        let Some(agency) = agency::Entity::find_by_id(agency_id)
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+        else {
+            return Err(DomainError::refused(Refusal::new(
+                RefusalCode::NotFound,
+                &["input", "agencyId"],
+                "no such agency",
+            )));
+        };
+        if let Some(key) = &key
+            && let Some(first) = by_idempotency_key(&txn, agency_id, key).await?
+        {
+            return Ok(first);
+        }
+        // A PENDING row past its expiry still holds the one-pending index:
+        // persist its expiry first so the agency may invite again.
+        let mut events = expire(&txn, Some((agency_id, creator_id)), now).await?;
+        if let Some(code) = eligibility(&txn, &agency, &[creator_id], now).await?[0] {
+            return Err(eligibility_refusal(code));
+        }
+        let ttl =
+            Duration::from_std(self.domain.settings.invitation_ttl).unwrap_or(Duration::days(7));
+        let inserted = invitation::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            agency_id: Set(agency_id),
+            creator_id: Set(creator_id),
+            status: Set(Status::Pending),
+            message: Set(message),
+            idempotency_key: Set(key.clone()),
+            created_at: Set(now),
+            expires_at: Set(now + ttl),
+            responded_at: Set(None),
+        }
+        .insert(&txn)
+        .await;
+        let created = match inserted {
+            Ok(created) => created,
+            Err(e) => {
+                drop(txn);
+                // Lost a race the locks did not cover: the key's first use
+                // wins, else the pending invitation that beat this one does.
+                if let Some(key) = &key
+                    && let Some(first) = by_idempotency_key(&self.domain.db, agency_id, key).await?
+                {
+                    return Ok(first);
+                }
+                return Err(on_unique_violation(e, || {
+                    Refusal::new(
+                        RefusalCode::AlreadyInvited,
+                        &["input", "creatorId"],
+                        refusal_message(RefusalCode::AlreadyInvited),
+                    )
+                }));
+            }
+        };
+        events.push(InvitationEvent::new(
+            EventKind::Created,
+            created.clone(),
+            now,
+        ));
+        self.commit(txn, events).await?;
+        Ok(created)
+    }
+
+    /// The agency (or an admin) takes back a PENDING invitation.
+    pub async fn withdraw(&self, viewer: &Viewer, id: Uuid) -> DomainResult<invitation::Model> {
+        viewer.require_write()?;
+        if !matches!(viewer.principal, Principal::Agency(_) | Principal::Admin(_)) {
+            return Err(DomainError::forbidden(
+                "only the inviting agency withdraws an invitation",
+            ));
+        }
+        self.respond(viewer, id, Status::Withdrawn).await
+    }
+
+    /// The invited creator says no; the agency is in cooldown for 30 days.
+    pub async fn decline(&self, viewer: &Viewer, id: Uuid) -> DomainResult<invitation::Model> {
+        viewer.require_write()?;
+        if !matches!(viewer.principal, Principal::Creator(_)) {
+            return Err(DomainError::forbidden(
+                "only the invited creator declines an invitation",
+            ));
+        }
+        self.respond(viewer, id, Status::Declined).await
+    }
+
+    /// Moves a visible PENDING invitation to `to`; the conditional update
+    /// decides between concurrent responses.
+    async fn respond(
+        &self,
+        viewer: &Viewer,
+        id: Uuid,
+        to: Status,
+    ) -> DomainResult<invitation::Model> {
+        let now = Utc::now();
+        let txn = write_txn(&self.domain.db).await?;
+        let invitation = self.visible_for_update(&txn, viewer, id).await?;
+        if effective_status(&invitation, now) != Status::Pending {
+            return Err(refused(RefusalCode::InvitationNotPending, &["id"]));
+        }
+        let Some(updated) = transition(&txn, id, to, now).await? else {
+            return Err(refused(RefusalCode::InvitationNotPending, &["id"]));
+        };
+        let kind = if to == Status::Withdrawn {
+            EventKind::Withdrawn
+        } else {
+            EventKind::Declined
+        };
+        self.commit(txn, vec![InvitationEvent::new(kind, updated.clone(), now)])
+            .await?;
+        Ok(updated)
+    }
+
+    /// The invited creator joins the agency: invitation ACCEPTED, membership
+    /// created (capacity re-checked), the creator's other PENDING invitations
+    /// CANCELLED, all in one transaction.
+    pub async fn accept(&self, viewer: &Viewer, id: Uuid) -> DomainResult<invitation::Model> {
+        viewer.require_write()?;
+        let Principal::Creator(creator_id) = viewer.principal else {
+            return Err(DomainError::forbidden(
+                "only the invited creator accepts an invitation",
+            ));
+        };
+        let now = Utc::now();
+        let txn = write_txn(&self.domain.db).await?;
+        // Creator first, then agency: every writer takes them in this order.
+        creator::Entity::find_by_id(creator_id)
+            .lock_exclusive()
+            .one(&txn)
+            .await?;
+        let invitation = self.visible_for_update(&txn, viewer, id).await?;
+        match effective_status(&invitation, now) {
+            Status::Pending => {}
+            Status::Expired => return Err(refused(RefusalCode::InvitationExpired, &["id"])),
+            _ => return Err(refused(RefusalCode::InvitationNotPending, &["id"])),
+        }
+        let Some(agency) = agency::Entity::find_by_id(invitation.agency_id)
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+        else {
+            return Err(refused(RefusalCode::NotFound, &["id"]));
+        };
+        let already_member = membership::Entity::find()
+            .filter(membership::Column::CreatorId.eq(creator_id))
+            .count(&txn)
+            .await?
+            > 0;
+        if already_member {
+            return Err(refused(RefusalCode::AlreadyInAgency, &["id"]));
+        }
+        if member_count(&txn, agency.id).await? >= i64::from(agency.capacity) {
+            return Err(refused(RefusalCode::AgencyAtCapacity, &["id"]));
+        }
+        let Some(accepted) = transition(&txn, id, Status::Accepted, now).await? else {
+            return Err(refused(RefusalCode::InvitationNotPending, &["id"]));
+        };
+        membership::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            agency_id: Set(agency.id),
+            creator_id: Set(creator_id),
+            joined_at: Set(now),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| {
+            on_unique_violation(e, || {
+                Refusal::new(
+                    RefusalCode::AlreadyInAgency,
+                    &["id"],
+                    refusal_message(RefusalCode::AlreadyInAgency),
+                )
+            })
+        })?;
+        let cancelled = invitation::Entity::update_many()
+            .col_expr(invitation::Column::Status, Expr::value(Status::Cancelled))
+            .col_expr(invitation::Column::RespondedAt, Expr::value(now))
+            .filter(invitation::Column::CreatorId.eq(creator_id))
+            .filter(invitation::Column::Status.eq(Status::Pending))
+            .filter(invitation::Column::Id.ne(id))
+            .exec_with_returning(&txn)
+            .await?;
+        let mut events = vec![InvitationEvent::new(
+            EventKind::Accepted,
+            accepted.clone(),
+            now,
+        )];
+        events.extend(
+            cancelled
+                .into_iter()
+                .map(|inv| InvitationEvent::new(EventKind::Cancelled, inv, now)),
+        );
+        self.commit(txn, events).await?;
+        Ok(accepted)
+    }
+
+    /// The invitation, locked, if the viewer may see it; else NOT_FOUND
+    /// exactly as if it did not exist.
+    async fn visible_for_update(
+        &self,
+        txn: &DatabaseTransaction,
+        viewer: &Viewer,
+        id: Uuid,
+    ) -> DomainResult<invitation::Model> {
+        invitation::Entity::find_by_id(id)
+            .lock_exclusive()
+            .one(txn)
+            .await?
+            .filter(|inv| visible_to(viewer, inv))
+            .ok_or_else(|| refused(RefusalCode::NotFound, &["id"]))
+    }
+
+    /// Persists the expiry of every PENDING invitation past `expires_at`
+    /// and emits EXPIRED for each; returns how many.
+    pub async fn sweep_expired(&self) -> Result<usize, DbErr> {
+        let now = Utc::now();
+        let txn = write_txn(&self.domain.db).await?;
+        let events = expire(&txn, None, now).await?;
+        let n = events.len();
+        self.commit(txn, events).await?;
+        Ok(n)
+    }
+
+    /// Invitations of one creator or one agency, newest first.
+    pub async fn list(
+        &self,
+        owner: Owner,
+        query: InvitationListQuery,
+    ) -> DomainResult<Page<invitation::Model>> {
+        let now = Utc::now();
+        let mut filter = Condition::all().add(match owner {
+            Owner::Creator(id) => invitation::Column::CreatorId.eq(id),
+            Owner::Agency(id) => invitation::Column::AgencyId.eq(id),
+        });
+        if let Some(status) = query.status {
+            filter = filter.add(status_condition(status, now));
+        }
+        let db = &self.domain.db;
+        let total = invitation::Entity::find()
+            .filter(filter.clone())
+            .count(db)
+            .await?;
+        let mut page = invitation::Entity::find().filter(filter);
+        if let Some(after) = query.after {
+            page = page.filter(invitation::Column::Id.lt(after));
+        }
+        let mut items = page
+            .order_by_desc(invitation::Column::Id)
+            .limit(query.first + 1)
+            .all(db)
+            .await?;
+        let has_next = items.len() as u64 > query.first;
+        items.truncate(query.first as usize);
+        Ok(Page {
+            items,
+            has_next,
+            total,
+        })
+    }
+
+    /// Sends events to other instances within the transaction, commits,
+    /// then delivers them here.
+    async fn commit(
+        &self,
+        txn: DatabaseTransaction,
+        events: Vec<InvitationEvent>,
+    ) -> Result<(), DbErr> {
+        self.domain.events.notify_in(&txn, &events).await?;
+        txn.commit().await?;
+        self.domain.events.deliver(events);
+        Ok(())
+    }
+}
+
+/// Whose invitations a list shows.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner {
+    Creator(Uuid),
+    Agency(Uuid),
+}
+
+/// Who may list whose invitations: the creator themself, the agency itself,
+/// admins.
+pub fn require_list_access(viewer: &Viewer, owner: Owner) -> DomainResult<()> {
+    viewer.require_read()?;
+    match (&viewer.principal, owner) {
+        (Principal::Admin(_), _) => Ok(()),
+        (Principal::Creator(me), Owner::Creator(id)) if *me == id => Ok(()),
+        (Principal::Agency(me), Owner::Agency(id)) if *me == id => Ok(()),
+        _ => Err(DomainError::forbidden(
+            "only its owner and admins see this list",
+        )),
+    }
+}
+
+async fn by_idempotency_key(
+    conn: &impl ConnectionTrait,
+    agency_id: Uuid,
+    key: &str,
+) -> Result<Option<invitation::Model>, DbErr> {
+    invitation::Entity::find()
+        .filter(invitation::Column::AgencyId.eq(agency_id))
+        .filter(invitation::Column::IdempotencyKey.eq(key))
+        .one(conn)
+        .await
+}
+
+/// PENDING → `to` if still PENDING and unexpired; `None` if another
+/// writer got there first.
+async fn transition(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    to: Status,
+    now: DateTime<Utc>,
+) -> Result<Option<invitation::Model>, DbErr> {
+    let mut updated = invitation::Entity::update_many()
+        .col_expr(invitation::Column::Status, Expr::value(to))
+        .col_expr(invitation::Column::RespondedAt, Expr::value(now))
+        .filter(invitation::Column::Id.eq(id))
+        .filter(status_condition(Status::Pending, now))
+        .exec_with_returning(txn)
+        .await?;
+    Ok(updated.pop())
+}
+
+/// Marks PENDING invitations past their expiry EXPIRED (all, or one
+/// agency–creator pair) and returns their events.
+async fn expire(
+    txn: &DatabaseTransaction,
+    pair: Option<(Uuid, Uuid)>,
+    now: DateTime<Utc>,
+) -> Result<Vec<InvitationEvent>, DbErr> {
+    let mut update = invitation::Entity::update_many()
+        .col_expr(invitation::Column::Status, Expr::value(Status::Expired))
+        .filter(invitation::Column::Status.eq(Status::Pending))
+        .filter(invitation::Column::ExpiresAt.lte(now));
+    if let Some((agency_id, creator_id)) = pair {
+        update = update
+            .filter(invitation::Column::AgencyId.eq(agency_id))
+            .filter(invitation::Column::CreatorId.eq(creator_id));
+    }
+    Ok(update
+        .exec_with_returning(txn)
+        .await?
+        .into_iter()
+        .map(|inv| InvitationEvent::new(EventKind::Expired, inv, now))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_trimmed_bounded_and_free_of_control_characters() {
+        assert_eq!(parse_message(None), Ok(None));
+        assert_eq!(parse_message(Some("   ")), Ok(None));
+        assert_eq!(
+            parse_message(Some(" Hi\n\tthere ")),
+            Ok(Some("Hi\n\tthere".into()))
+        );
+        assert!(parse_message(Some(&"é".repeat(500))).is_ok());
+        assert!(parse_message(Some(&"é".repeat(501))).is_err());
+        assert!(parse_message(Some("bell\u{7}")).is_err());
+        assert!(parse_message(Some("nul\u{0}")).is_err());
+    }
+
+    #[test]
+    fn adulthood_starts_on_the_eighteenth_birthday() {
+        let birth = NaiveDate::from_ymd_opt(2008, 2, 29).unwrap();
+        assert!(!is_adult(
+            birth,
+            NaiveDate::from_ymd_opt(2026, 2, 27).unwrap()
+        ));
+        assert!(is_adult(
+            birth,
+            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()
+        ));
     }
 }

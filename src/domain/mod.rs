@@ -5,10 +5,18 @@
 pub mod agencies;
 pub mod creators;
 pub mod invitations;
+pub mod memberships;
 pub mod values;
 pub mod viewer;
 
-use sea_orm::{DbErr, SqlErr};
+use std::time::Duration;
+
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, DbErr, SqlErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+
+use crate::events::EventBus;
 
 pub use values::Category;
 pub use viewer::{Principal, Role, Scopes, Viewer};
@@ -18,7 +26,53 @@ pub use viewer::{Principal, Role, Scopes, Viewer};
 pub enum RefusalCode {
     InvalidInput,
     NotFound,
+    NotDiscoverable,
+    NotEligible,
+    AlreadyInvited,
+    AlreadyInAgency,
+    AgencyAtCapacity,
+    QuotaExceeded,
+    Cooldown,
+    InvitationNotPending,
+    InvitationExpired,
+    NotInAgency,
     Duplicate,
+}
+
+/// Tunables of the rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// How long an invitation stays answerable.
+    pub invitation_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            invitation_ttl: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// What the lifecycle services work with: the store, the settings and the
+/// event bus. Cheap to clone.
+#[derive(Clone)]
+pub struct Domain {
+    pub db: DatabaseConnection,
+    pub settings: Settings,
+    pub events: EventBus,
+}
+
+/// Opens a transaction that writes. On SQLite it takes the write lock up
+/// front (`BEGIN IMMEDIATE`): a deferred transaction that read first could
+/// not upgrade while another writer commits, and would fail instead of
+/// waiting. PostgreSQL ignores the mode and relies on row locks.
+pub async fn write_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// One broken rule, with the path of the input field at fault if there is one.

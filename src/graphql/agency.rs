@@ -4,11 +4,14 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use entity::{agency, split_list};
 
 use super::connection::{PageInfo, decode_cursor, encode_cursor, page_info, page_size};
-use super::creator::{Category, categories_of};
+use super::creator::{Category, Creator, CreatorConnection, CreatorEdge, categories_of};
 use super::error::{GqlResultExt, UserError, bad_user_input, payload};
 use super::ids::{self, NodeKind};
-use super::{db, loaders, reader, viewer};
+use super::invitation::{InvitationConnection, InvitationStatus, invitation_page};
+use super::{db, domain, loaders, reader, viewer};
 use crate::domain::agencies::{AgencyService, AgencyUpdate, NewAgency};
+use crate::domain::invitations::{InvitationService, Owner};
+use crate::domain::memberships::MembershipService;
 use crate::domain::{DomainError, Refusal};
 
 pub struct Agency(pub agency::Model);
@@ -55,7 +58,84 @@ impl Agency {
     async fn verified(&self) -> bool {
         self.0.verified
     }
+
+    /// The agency itself and admins only (others: FORBIDDEN and null).
+    /// In the order they joined.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Option<CreatorConnection>> {
+        let first = page_size(first)?;
+        let after_id = after
+            .as_deref()
+            .map(|c| {
+                decode_cursor(MEMBERS_CURSOR, c).and_then(|key| {
+                    uuid::Uuid::try_parse(&key).map_err(|_| bad_user_input("invalid cursor"))
+                })
+            })
+            .transpose()?;
+        let page = MembershipService::new(domain(ctx))
+            .members(viewer(ctx), self.0.id, first, after_id)
+            .await
+            .gql()?;
+        let edges: Vec<CreatorEdge> = page
+            .items
+            .into_iter()
+            .map(|(membership_id, c)| CreatorEdge {
+                cursor: encode_cursor(MEMBERS_CURSOR, &membership_id.to_string()),
+                node: Creator(c),
+            })
+            .collect();
+        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
+        Ok(Some(CreatorConnection {
+            edges,
+            page_info: page_info(&cursors, page.has_next, after.is_some()),
+            total_count: i32::try_from(page.total).unwrap_or(i32::MAX),
+        }))
+    }
+
+    /// The agency itself and admins only (others: FORBIDDEN and null).
+    /// Newest first.
+    async fn invitations(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<InvitationStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Option<InvitationConnection>> {
+        invitation_page(ctx, Owner::Agency(self.0.id), status, first, after).await
+    }
+
+    /// The agency itself and admins only (others: FORBIDDEN and null).
+    async fn invitation_quota(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<InvitationQuota>> {
+        let quota = InvitationService::new(domain(ctx))
+            .quota(viewer(ctx), &self.0)
+            .await
+            .gql()?;
+        let int = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
+        Ok(Some(InvitationQuota {
+            daily_limit: int(quota.daily_limit),
+            used_last_24h: int(quota.used_last_24h),
+            remaining: int(quota.remaining),
+        }))
+    }
 }
+
+/// Invitations an agency may still send in the rolling 24 hours.
+#[derive(SimpleObject)]
+pub struct InvitationQuota {
+    pub daily_limit: i32,
+    #[graphql(name = "usedLast24h")]
+    pub used_last_24h: i32,
+    pub remaining: i32,
+}
+
+const MEMBERS_CURSOR: &str = "members";
 
 #[derive(SimpleObject)]
 pub struct AgencyEdge {

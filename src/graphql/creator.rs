@@ -5,10 +5,14 @@ use chrono::{DateTime, Utc};
 use entity::{creator, split_list};
 
 use super::agency::Agency;
+use super::connection::PageInfo;
 use super::error::{GqlResultExt, UserError, bad_user_input, payload};
 use super::ids::{self, NodeKind};
+use super::invitation::{InvitationConnection, InvitationStatus, invitation_page};
 use super::{db, loaders, reader, viewer};
 use crate::domain::creators::{CreatorService, NewCreator, ProfileUpdate, StatsRow};
+use crate::domain::invitations::Owner;
+use crate::domain::memberships::MembershipService;
 use crate::domain::values;
 
 /// Content categories.
@@ -98,9 +102,34 @@ impl Creator {
         Ok(loaders.agency.load_one(agency_id).await.gql()?.map(Agency))
     }
 
+    /// Only the creator themself and admins may read this; others get
+    /// FORBIDDEN and null. Newest first.
+    async fn invitations(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<InvitationStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Option<InvitationConnection>> {
+        invitation_page(ctx, Owner::Creator(self.0.id), status, first, after).await
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+}
+
+#[derive(SimpleObject)]
+pub struct CreatorEdge {
+    pub cursor: String,
+    pub node: Creator,
+}
+
+#[derive(SimpleObject)]
+pub struct CreatorConnection {
+    pub edges: Vec<CreatorEdge>,
+    pub page_info: PageInfo,
+    pub total_count: i32,
 }
 
 /// LIVE figures over the last 30 days (followers: current).
@@ -237,11 +266,47 @@ pub struct UpsertStatsPayload {
     pub user_errors: Vec<UserError>,
 }
 
+#[derive(SimpleObject)]
+pub struct DiscoverabilityPayload {
+    pub creator: Option<Creator>,
+    pub user_errors: Vec<UserError>,
+}
+
 #[derive(Default)]
 pub struct CreatorMutation;
 
 #[Object]
 impl CreatorMutation {
+    /// The viewer creator switches Agency invitation on or off (admins may
+    /// pass creatorId). Idempotent.
+    async fn set_discoverable(
+        &self,
+        ctx: &Context<'_>,
+        discoverable: bool,
+        creator_id: Option<ID>,
+    ) -> async_graphql::Result<DiscoverabilityPayload> {
+        let named = creator_id
+            .as_deref()
+            .map(|id| ids::decode(id, NodeKind::Creator));
+        let result = CreatorService::new(db(ctx))
+            .set_discoverable(viewer(ctx), discoverable, named)
+            .await;
+        let (creator, user_errors) = payload(result)?;
+        Ok(DiscoverabilityPayload {
+            creator: creator.map(Creator),
+            user_errors,
+        })
+    }
+
+    /// The viewer creator leaves their agency; discoverability is unchanged.
+    async fn leave_agency(&self, ctx: &Context<'_>) -> async_graphql::Result<CreatorPayload> {
+        CreatorPayload::from_result(
+            MembershipService::new(super::domain(ctx))
+                .leave(viewer(ctx))
+                .await,
+        )
+    }
+
     /// Admins only.
     async fn create_creator(
         &self,

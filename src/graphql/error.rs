@@ -70,6 +70,16 @@ impl<T> GqlResultExt<T> for Result<T, std::sync::Arc<sea_orm::DbErr>> {
 pub enum UserErrorCode {
     InvalidInput,
     NotFound,
+    NotDiscoverable,
+    NotEligible,
+    AlreadyInvited,
+    AlreadyInAgency,
+    AgencyAtCapacity,
+    QuotaExceeded,
+    Cooldown,
+    InvitationNotPending,
+    InvitationExpired,
+    NotInAgency,
     Duplicate,
 }
 

@@ -1,15 +1,24 @@
-//! Invitation type and the `invitation(id)` query.
+//! Invitation type, its connection, the lifecycle mutations and the
+//! eligibility check.
 
-use async_graphql::{Context, Enum, ID, Object};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::invitation::{self, Status};
+use uuid::Uuid;
 
 use super::agency::Agency;
+use super::connection::{PageInfo, decode_cursor, encode_cursor, page_info, page_size};
 use super::creator::Creator;
-use super::error::{GqlResultExt, INTERNAL_SERVER_ERROR, bad_user_input, coded};
+use super::error::{
+    GqlResultExt, INTERNAL_SERVER_ERROR, UserError, UserErrorCode, bad_user_input, coded, payload,
+};
 use super::ids::{self, NodeKind};
-use super::{db, loaders, reader};
-use crate::domain::invitations::{InvitationService, effective_status};
+use super::{domain, loaders, reader, viewer};
+use crate::domain::agencies::Page;
+use crate::domain::invitations::{
+    InvitationListQuery, InvitationService, Owner, SendInvitation, effective_status,
+    require_list_access,
+};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "Status")]
@@ -79,6 +88,74 @@ fn dangling(what: &str) -> async_graphql::Error {
     coded("internal server error", INTERNAL_SERVER_ERROR)
 }
 
+#[derive(SimpleObject)]
+pub struct InvitationEdge {
+    pub cursor: String,
+    pub node: Invitation,
+}
+
+#[derive(SimpleObject)]
+pub struct InvitationConnection {
+    pub edges: Vec<InvitationEdge>,
+    pub page_info: PageInfo,
+    pub total_count: i32,
+}
+
+const INVITATIONS_CURSOR: &str = "invitations";
+
+/// One page of a creator's or an agency's invitations, newest first.
+pub async fn invitation_page(
+    ctx: &Context<'_>,
+    owner: Owner,
+    status: Option<InvitationStatus>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<Option<InvitationConnection>> {
+    require_list_access(viewer(ctx), owner).gql()?;
+    let first = page_size(first)?;
+    let after_id = after
+        .as_deref()
+        .map(|c| {
+            decode_cursor(INVITATIONS_CURSOR, c)
+                .and_then(|key| Uuid::try_parse(&key).map_err(|_| bad_user_input("invalid cursor")))
+        })
+        .transpose()?;
+    let page: Page<invitation::Model> = InvitationService::new(domain(ctx))
+        .list(
+            owner,
+            InvitationListQuery {
+                status: status.map(Into::into),
+                first,
+                after: after_id,
+            },
+        )
+        .await
+        .gql()?;
+    let edges: Vec<InvitationEdge> = page
+        .items
+        .into_iter()
+        .map(|inv| InvitationEdge {
+            cursor: encode_cursor(INVITATIONS_CURSOR, &inv.id.to_string()),
+            node: Invitation(inv),
+        })
+        .collect();
+    let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
+    Ok(Some(InvitationConnection {
+        edges,
+        page_info: page_info(&cursors, page.has_next, after.is_some()),
+        total_count: i32::try_from(page.total).unwrap_or(i32::MAX),
+    }))
+}
+
+/// Whether an agency may invite a creator now, and if not, why.
+#[derive(SimpleObject)]
+pub struct Eligibility {
+    pub creator_id: ID,
+    pub invitable: bool,
+    /// Null when invitable.
+    pub reason: Option<UserErrorCode>,
+}
+
 #[derive(Default)]
 pub struct InvitationQuery;
 
@@ -92,10 +169,151 @@ impl InvitationQuery {
     ) -> async_graphql::Result<Option<Invitation>> {
         let viewer = reader(ctx)?;
         let uuid = ids::decode(&id, NodeKind::Invitation).map_err(bad_user_input)?;
-        Ok(InvitationService::new(db(ctx))
+        Ok(InvitationService::new(domain(ctx))
             .find_visible(viewer, uuid)
             .await
             .gql()?
             .map(Invitation))
+    }
+
+    /// At most 100 ids a call, answered in input order; the agency itself
+    /// and admins only. The same rules as `sendInvitation`.
+    async fn invitation_eligibility(
+        &self,
+        ctx: &Context<'_>,
+        agency_id: ID,
+        creator_ids: Vec<ID>,
+    ) -> async_graphql::Result<Vec<Eligibility>> {
+        let viewer = reader(ctx)?;
+        let agency = ids::decode(&agency_id, NodeKind::Agency).map_err(bad_user_input)?;
+        let creators = creator_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                ids::decode(id, NodeKind::Creator)
+                    .map_err(|m| bad_user_input(format!("creatorIds[{i}]: {m}")))
+            })
+            .collect::<async_graphql::Result<Vec<_>>>()?;
+        let reasons = InvitationService::new(domain(ctx))
+            .check(viewer, agency, &creators)
+            .await
+            .gql()?;
+        Ok(creator_ids
+            .into_iter()
+            .zip(reasons)
+            .map(|(creator_id, reason)| Eligibility {
+                creator_id,
+                invitable: reason.is_none(),
+                reason: reason.map(Into::into),
+            })
+            .collect())
+    }
+}
+
+#[derive(InputObject)]
+pub struct SendInvitationInput {
+    pub creator_id: ID,
+    /// At most 500 characters (Unicode scalar values); line breaks allowed,
+    /// other control characters refused.
+    pub message: Option<String>,
+    /// Admins only; an agency always invites as itself.
+    pub agency_id: Option<ID>,
+    /// A retry with the same key returns the first result.
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct InvitationPayload {
+    pub invitation: Option<Invitation>,
+    pub user_errors: Vec<UserError>,
+}
+
+impl InvitationPayload {
+    fn from_result(
+        result: crate::domain::DomainResult<invitation::Model>,
+    ) -> async_graphql::Result<Self> {
+        let (invitation, user_errors) = payload(result)?;
+        Ok(Self {
+            invitation: invitation.map(Invitation),
+            user_errors,
+        })
+    }
+}
+
+/// An invitation id argument: malformed is INVALID_INPUT at `id`.
+fn invitation_id(id: &ID) -> Result<Uuid, crate::domain::DomainError> {
+    ids::decode(id, NodeKind::Invitation).map_err(|m| {
+        crate::domain::DomainError::refused(crate::domain::Refusal::invalid(&["id"], m))
+    })
+}
+
+#[derive(Default)]
+pub struct InvitationMutation;
+
+#[Object]
+impl InvitationMutation {
+    /// An agency (or an admin on its behalf, with agencyId) invites a creator.
+    async fn send_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: SendInvitationInput,
+    ) -> async_graphql::Result<InvitationPayload> {
+        let result = InvitationService::new(domain(ctx))
+            .send(
+                viewer(ctx),
+                SendInvitation {
+                    creator_id: ids::decode(&input.creator_id, NodeKind::Creator),
+                    message: input.message,
+                    agency_id: input
+                        .agency_id
+                        .as_deref()
+                        .map(|id| ids::decode(id, NodeKind::Agency)),
+                    idempotency_key: input.idempotency_key,
+                },
+            )
+            .await;
+        InvitationPayload::from_result(result)
+    }
+
+    /// The inviting agency takes back a PENDING invitation.
+    async fn withdraw_invitation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<InvitationPayload> {
+        let service = InvitationService::new(domain(ctx));
+        let result = match invitation_id(&id) {
+            Ok(uuid) => service.withdraw(viewer(ctx), uuid).await,
+            Err(e) => Err(e),
+        };
+        InvitationPayload::from_result(result)
+    }
+
+    /// The invited creator joins the agency.
+    async fn accept_invitation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<InvitationPayload> {
+        let service = InvitationService::new(domain(ctx));
+        let result = match invitation_id(&id) {
+            Ok(uuid) => service.accept(viewer(ctx), uuid).await,
+            Err(e) => Err(e),
+        };
+        InvitationPayload::from_result(result)
+    }
+
+    /// The invited creator says no (the agency may not invite again for 30 days).
+    async fn decline_invitation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<InvitationPayload> {
+        let service = InvitationService::new(domain(ctx));
+        let result = match invitation_id(&id) {
+            Ok(uuid) => service.decline(viewer(ctx), uuid).await,
+            Err(e) => Err(e),
+        };
+        InvitationPayload::from_result(result)
     }
 }

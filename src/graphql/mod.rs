@@ -11,12 +11,13 @@ pub mod ids;
 pub mod invitation;
 pub mod loaders;
 pub mod node;
+pub mod subscription;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{Context, MergedObject, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
 use crate::config::LimitArgs;
-use crate::domain::Viewer;
+use crate::domain::{Domain, Viewer};
 use error::GqlResultExt;
 pub use loaders::Loaders;
 
@@ -31,22 +32,26 @@ pub struct QueryRoot(
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(creator::CreatorMutation, agency::AgencyMutation);
+pub struct MutationRoot(
+    creator::CreatorMutation,
+    agency::AgencyMutation,
+    invitation::InvitationMutation,
+);
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, subscription::SubscriptionRoot>;
 
-fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, subscription::SubscriptionRoot> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        subscription::SubscriptionRoot,
     )
 }
 
-/// The schema served over HTTP, with the database and the query limits.
-pub fn build_schema(db: DatabaseConnection, limits: &LimitArgs) -> AppSchema {
+/// The schema served over HTTP, with the domain and the query limits.
+pub fn build_schema(domain: Domain, limits: &LimitArgs) -> AppSchema {
     builder()
-        .data(db)
+        .data(domain)
         .limit_depth(limits.max_query_depth)
         .limit_complexity(limits.max_query_complexity)
         .finish()
@@ -57,8 +62,12 @@ pub fn sdl() -> String {
     builder().finish().sdl()
 }
 
+pub(crate) fn domain<'a>(ctx: &Context<'a>) -> &'a Domain {
+    ctx.data_unchecked::<Domain>()
+}
+
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {
-    ctx.data_unchecked::<DatabaseConnection>()
+    &domain(ctx).db
 }
 
 pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> &'a Loaders {

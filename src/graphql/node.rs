@@ -67,7 +67,7 @@ impl NodeQuery {
                 .await
                 .gql()?
                 .map(|a| Node::Agency(Agency(a))),
-            NodeKind::Invitation => InvitationService::new(db)
+            NodeKind::Invitation => InvitationService::new(super::domain(ctx))
                 .find_visible(viewer, uuid)
                 .await
                 .gql()?

@@ -181,6 +181,8 @@ pub async fn spawn_app_with(limits: LimitArgs) -> TestApp {
         addr: "127.0.0.1:0".parse().expect("address"),
         jwt_secret: SECRET.to_vec(),
         limits,
+        settings: Default::default(),
+        expiry_sweep_interval: Duration::from_secs(3600),
     })
     .await
     .expect("the application starts");

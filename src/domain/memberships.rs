@@ -1,0 +1,97 @@
+//! Memberships: leaving an agency and listing an agency's members.
+
+use entity::{creator, membership};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::agencies::Page;
+use super::{
+    Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Viewer, write_txn,
+};
+
+pub struct MembershipService<'a> {
+    domain: &'a Domain,
+}
+
+impl<'a> MembershipService<'a> {
+    pub fn new(domain: &'a Domain) -> Self {
+        Self { domain }
+    }
+
+    /// The viewer creator ends their membership; discoverability is unchanged.
+    pub async fn leave(&self, viewer: &Viewer) -> DomainResult<creator::Model> {
+        viewer.require_write()?;
+        let Principal::Creator(creator_id) = viewer.principal else {
+            return Err(DomainError::forbidden("only a creator leaves their agency"));
+        };
+        let txn = write_txn(&self.domain.db).await?;
+        let Some(me) = creator::Entity::find_by_id(creator_id)
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+        else {
+            return Err(DomainError::refused(Refusal::new(
+                RefusalCode::NotFound,
+                &[],
+                "no such creator",
+            )));
+        };
+        let removed = membership::Entity::delete_many()
+            .filter(membership::Column::CreatorId.eq(creator_id))
+            .exec(&txn)
+            .await?;
+        if removed.rows_affected == 0 {
+            return Err(DomainError::refused(Refusal::new(
+                RefusalCode::NotInAgency,
+                &[],
+                "the creator is not in an agency",
+            )));
+        }
+        txn.commit().await?;
+        Ok(me)
+    }
+
+    /// Members of an agency in the order they joined; the agency itself and
+    /// admins only. `after` is the membership id of the previous page's last.
+    pub async fn members(
+        &self,
+        viewer: &Viewer,
+        agency_id: Uuid,
+        first: u64,
+        after: Option<Uuid>,
+    ) -> DomainResult<Page<(Uuid, creator::Model)>> {
+        viewer.require_read()?;
+        match viewer.principal {
+            Principal::Admin(_) => {}
+            Principal::Agency(own) if own == agency_id => {}
+            _ => return Err(DomainError::forbidden("the agency itself and admins only")),
+        }
+        let db = &self.domain.db;
+        let total = membership::Entity::find()
+            .filter(membership::Column::AgencyId.eq(agency_id))
+            .count(db)
+            .await?;
+        let mut page = membership::Entity::find()
+            .filter(membership::Column::AgencyId.eq(agency_id))
+            .find_also_related(creator::Entity);
+        if let Some(after) = after {
+            page = page.filter(membership::Column::Id.gt(after));
+        }
+        let rows = page
+            .order_by_asc(membership::Column::Id)
+            .limit(first + 1)
+            .all(db)
+            .await?;
+        let has_next = rows.len() as u64 > first;
+        let items = rows
+            .into_iter()
+            .take(first as usize)
+            .filter_map(|(m, c)| c.map(|c| (m.id, c)))
+            .collect();
+        Ok(Page {
+            items,
+            has_next,
+            total,
+        })
+    }
+}

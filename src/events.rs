@@ -1,0 +1,145 @@
+//! Invitation events fan-out.
+//!
+//! In one process: a bounded `tokio::sync::broadcast` channel, so a slow
+//! subscriber lags (and skips) instead of blocking publishers or growing
+//! memory. Across instances on PostgreSQL: each event is also sent with
+//! `pg_notify` inside the transaction that made the change (delivered only
+//! if it commits), and every instance LISTENs and re-broadcasts events that
+//! other instances published.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use entity::invitation;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+const CHANNEL: &str = "agency_center_invitation_events";
+/// Events a subscriber may fall behind by before it skips ahead.
+const BUFFER: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    Created,
+    Accepted,
+    Declined,
+    Withdrawn,
+    Expired,
+    Cancelled,
+}
+
+/// A state change of one invitation, with the invitation as it became.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvitationEvent {
+    pub kind: EventKind,
+    pub invitation: invitation::Model,
+    pub at: DateTime<Utc>,
+}
+
+impl InvitationEvent {
+    pub fn new(kind: EventKind, invitation: invitation::Model, at: DateTime<Utc>) -> Self {
+        Self {
+            kind,
+            invitation,
+            at,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    instance: Uuid,
+    event: InvitationEvent,
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<Arc<InvitationEvent>>,
+    instance: Uuid,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventBus {
+    pub fn new() -> Self {
+        let (sender, _) = broadcast::channel(BUFFER);
+        Self {
+            sender,
+            instance: Uuid::now_v7(),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<InvitationEvent>> {
+        self.sender.subscribe()
+    }
+
+    /// Queues events for other instances inside the caller's transaction
+    /// (PostgreSQL only; SQLite is a single-instance engine).
+    pub async fn notify_in(
+        &self,
+        conn: &impl ConnectionTrait,
+        events: &[InvitationEvent],
+    ) -> Result<(), DbErr> {
+        if conn.get_database_backend() != DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        for event in events {
+            let payload = serde_json::to_string(&Envelope {
+                instance: self.instance,
+                event: event.clone(),
+            })
+            .map_err(|e| DbErr::Custom(format!("cannot encode an event: {e}")))?;
+            conn.execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [CHANNEL.into(), payload.into()],
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Delivers to this instance's subscribers (after the commit).
+    pub fn deliver(&self, events: Vec<InvitationEvent>) {
+        for event in events {
+            // No subscriber is not an error.
+            let _ = self.sender.send(Arc::new(event));
+        }
+    }
+
+    /// Re-broadcasts events other instances commit. Runs until the process
+    /// ends; sqlx's listener reconnects on its own after a lost connection.
+    pub fn listen_postgres(&self, database_url: &str) -> tokio::task::JoinHandle<()> {
+        let bus = self.clone();
+        let url = database_url.to_owned();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = bus.relay(&url).await {
+                    tracing::warn!(error = %e, "event listener failed; retrying");
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        })
+    }
+
+    async fn relay(&self, url: &str) -> Result<(), sea_orm::sqlx::Error> {
+        let mut listener = sea_orm::sqlx::postgres::PgListener::connect(url).await?;
+        listener.listen(CHANNEL).await?;
+        loop {
+            let notification = listener.recv().await?;
+            match serde_json::from_str::<Envelope>(notification.payload()) {
+                Ok(envelope) if envelope.instance != self.instance => {
+                    let _ = self.sender.send(Arc::new(envelope.event));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "undecodable event notification"),
+            }
+        }
+    }
+}
