@@ -318,16 +318,6 @@ impl<'a> InvitationService<'a> {
         }
     }
 
-    /// An agency may ask only about itself; admins about any agency.
-    pub fn require_agency_access(viewer: &Viewer, agency_id: Uuid) -> DomainResult<()> {
-        match viewer.principal {
-            Principal::Admin(_) => Ok(()),
-            Principal::Agency(own) if own == agency_id => Ok(()),
-            Principal::Anonymous => Err(DomainError::Unauthenticated),
-            _ => Err(DomainError::forbidden("the agency itself and admins only")),
-        }
-    }
-
     /// `invitationEligibility`: the same rules as `send`, answered in input order.
     pub async fn check(
         &self,
@@ -335,8 +325,7 @@ impl<'a> InvitationService<'a> {
         agency_id: Uuid,
         creator_ids: &[Uuid],
     ) -> DomainResult<Vec<Option<RefusalCode>>> {
-        viewer.require_read()?;
-        Self::require_agency_access(viewer, agency_id)?;
+        viewer.require_agency(agency_id)?;
         if creator_ids.len() > MAX_ELIGIBILITY_BATCH {
             return Err(DomainError::refused(Refusal::invalid(
                 &["creatorIds"],
@@ -360,7 +349,7 @@ impl<'a> InvitationService<'a> {
     }
 
     pub async fn quota(&self, viewer: &Viewer, agency: &agency::Model) -> DomainResult<Quota> {
-        Self::require_agency_access(viewer, agency.id)?;
+        viewer.require_agency(agency.id)?;
         let used = used_quota(&self.domain.db, agency.id, Utc::now()).await?;
         let limit = i64::from(agency.daily_invite_limit);
         Ok(Quota {
@@ -672,14 +661,9 @@ pub enum Owner {
 /// Who may list whose invitations: the creator themself, the agency itself,
 /// admins.
 pub fn require_list_access(viewer: &Viewer, owner: Owner) -> DomainResult<()> {
-    viewer.require_read()?;
-    match (&viewer.principal, owner) {
-        (Principal::Admin(_), _) => Ok(()),
-        (Principal::Creator(me), Owner::Creator(id)) if *me == id => Ok(()),
-        (Principal::Agency(me), Owner::Agency(id)) if *me == id => Ok(()),
-        _ => Err(DomainError::forbidden(
-            "only its owner and admins see this list",
-        )),
+    match owner {
+        Owner::Creator(id) => viewer.require_creator(id),
+        Owner::Agency(id) => viewer.require_agency(id),
     }
 }
 

@@ -60,12 +60,7 @@ impl<'a> MembershipService<'a> {
         first: u64,
         after: Option<Uuid>,
     ) -> DomainResult<Page<(Uuid, creator::Model)>> {
-        viewer.require_read()?;
-        match viewer.principal {
-            Principal::Admin(_) => {}
-            Principal::Agency(own) if own == agency_id => {}
-            _ => return Err(DomainError::forbidden("the agency itself and admins only")),
-        }
+        viewer.require_agency(agency_id)?;
         let db = &self.domain.db;
         let total = membership::Entity::find()
             .filter(membership::Column::AgencyId.eq(agency_id))

@@ -122,6 +122,30 @@ impl Viewer {
         }
     }
 
+    /// Reads reserved to one agency: the agency itself and admins.
+    pub fn require_agency(&self, agency_id: Uuid) -> DomainResult<()> {
+        self.require_read()?;
+        match self.principal {
+            Principal::Admin(_) => Ok(()),
+            Principal::Agency(own) if own == agency_id => Ok(()),
+            Principal::Anonymous => Err(DomainError::Unauthenticated),
+            _ => Err(DomainError::forbidden("the agency itself and admins only")),
+        }
+    }
+
+    /// Reads reserved to one creator: the creator themself and admins.
+    pub fn require_creator(&self, creator_id: Uuid) -> DomainResult<()> {
+        self.require_read()?;
+        match self.principal {
+            Principal::Admin(_) => Ok(()),
+            Principal::Creator(own) if own == creator_id => Ok(()),
+            Principal::Anonymous => Err(DomainError::Unauthenticated),
+            _ => Err(DomainError::forbidden(
+                "the creator themself and admins only",
+            )),
+        }
+    }
+
     /// `upsertCreatorStats`: any token with scope `ingest`, or an admin
     /// allowed to write.
     pub fn require_ingest(&self) -> DomainResult<()> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use agency_center::auth::TokenKeys;
 use agency_center::config::LimitArgs;
 use agency_center::db::StatementCounter;
+pub use agency_center::domain::Principal as As;
 use agency_center::domain::Principal;
 use agency_center::{AppConfig, Application};
 use entity::{creator, invitation, membership};
@@ -77,6 +78,7 @@ async fn fresh_database() -> (String, TestDb) {
 
 pub struct TestApp {
     pub base: String,
+    pub database_url: String,
     pub db: DatabaseConnection,
     pub statements: StatementCounter,
     pub client: reqwest::Client,
@@ -171,27 +173,31 @@ impl Gql {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(LimitArgs::default()).await
+    spawn_app_with(|_| {}).await
 }
 
-pub async fn spawn_app_with(limits: LimitArgs) -> TestApp {
+/// A server whose configuration `configure` may change first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
     let (database_url, guard) = fresh_database().await;
-    let app = Application::build(AppConfig {
-        database_url,
+    let mut config = AppConfig {
+        database_url: database_url.clone(),
         addr: "127.0.0.1:0".parse().expect("address"),
         jwt_secret: SECRET.to_vec(),
-        limits,
+        limits: LimitArgs::default(),
         settings: Default::default(),
         expiry_sweep_interval: Duration::from_secs(3600),
-    })
-    .await
-    .expect("the application starts");
+    };
+    configure(&mut config);
+    let app = Application::build(config)
+        .await
+        .expect("the application starts");
     let base = format!("http://{}", app.local_addr());
     let db = app.db.clone();
     let statements = app.statements.clone();
     tokio::spawn(app.run(std::future::pending()));
     TestApp {
         base,
+        database_url,
         db,
         statements,
         client: reqwest::Client::builder()
@@ -364,4 +370,105 @@ pub fn uuid_of(global_id: &str) -> Uuid {
 pub fn global_id(kind: &str, uuid: Uuid) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{}", uuid.simple()))
+}
+
+impl TestApp {
+    /// Runs `query` as `token` and returns the data (asserting no errors).
+    pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.gql(Some(token), query, variables)
+            .await
+            .assert_ok()
+            .clone()
+    }
+
+    /// A discoverable adult creator in `region`; returns (global id, uuid, token).
+    pub async fn discoverable_creator(&self, handle: &str, region: &str) -> (String, Uuid, String) {
+        let (id, uuid) = self.create_creator(handle, region).await;
+        let token = self.token(Principal::Creator(uuid));
+        let res = self
+            .gql(Some(&token), "mutation { setDiscoverable(discoverable: true) { creator { discoverable } userErrors { code } } }", json!({}))
+            .await;
+        assert_eq!(
+            res.assert_ok()["setDiscoverable"]["creator"]["discoverable"],
+            true
+        );
+        (id, uuid, token)
+    }
+
+    /// An agency recruiting in `regions`; returns (global id, uuid, token).
+    pub async fn agency_with_token(
+        &self,
+        slug: &str,
+        regions: &[&str],
+        capacity: i32,
+    ) -> (String, Uuid, String) {
+        let (id, uuid) = self.create_agency(slug, regions, capacity).await;
+        (id, uuid, self.token(Principal::Agency(uuid)))
+    }
+
+    pub async fn invitation_count(&self) -> u64 {
+        invitation::Entity::find()
+            .count(&self.db)
+            .await
+            .expect("count")
+    }
+
+    pub async fn membership_count(&self) -> u64 {
+        membership::Entity::find()
+            .count(&self.db)
+            .await
+            .expect("count")
+    }
+}
+
+pub const SEND: &str = "mutation($input: SendInvitationInput!) {
+  sendInvitation(input: $input) { invitation { id status message expiresAt agency { slug } creator { handle } } userErrors { code field message } }
+}";
+
+/// Sends an invitation as `token`; returns the raw answer.
+pub async fn send(app: &TestApp, token: &str, creator_id: &str) -> Gql {
+    app.gql(
+        Some(token),
+        SEND,
+        json!({"input": {"creatorId": creator_id}}),
+    )
+    .await
+}
+
+/// Sends an invitation that must succeed; returns its global id.
+pub async fn invite(app: &TestApp, token: &str, creator_id: &str) -> String {
+    let res = send(app, token, creator_id).await;
+    let data = res.assert_ok();
+    assert_eq!(
+        data["sendInvitation"]["userErrors"],
+        json!([]),
+        "{}",
+        res.body
+    );
+    data["sendInvitation"]["invitation"]["id"]
+        .as_str()
+        .expect("an invitation id")
+        .to_owned()
+}
+
+/// Calls `acceptInvitation`, `declineInvitation` or `withdrawInvitation`.
+pub async fn respond(app: &TestApp, token: Option<&str>, mutation: &str, id: &str) -> Gql {
+    let query = format!(
+        "mutation($id: ID!) {{ {mutation}(id: $id) {{ invitation {{ id status respondedAt }} userErrors {{ code field message }} }} }}"
+    );
+    app.gql(token, &query, json!({"id": id})).await
+}
+
+impl TestApp {
+    /// Isolation between rows of a matrix: no invitations, no memberships.
+    pub async fn reset_lifecycle(&self) {
+        membership::Entity::delete_many()
+            .exec(&self.db)
+            .await
+            .expect("delete memberships");
+        invitation::Entity::delete_many()
+            .exec(&self.db)
+            .await
+            .expect("delete invitations");
+    }
 }

@@ -2,10 +2,12 @@
 //! test (SQLite always; PostgreSQL when `TEST_DATABASE_URL` is set), HTTP.
 
 mod auth;
+mod authorization;
 mod cli;
 mod demo;
 mod helpers;
 mod http;
+mod lifecycle;
 mod loaders;
 mod mutations;
 mod pagination;
