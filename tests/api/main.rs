@@ -4,6 +4,7 @@
 mod auth;
 mod authorization;
 mod cli;
+mod concurrency;
 mod demo;
 mod helpers;
 mod http;

@@ -1,0 +1,221 @@
+//! Races, fired for real: many requests at once through HTTP. The database
+//! decides; no request may answer 5xx or break an invariant.
+
+use std::collections::{HashMap, HashSet};
+
+use entity::{invitation, membership};
+use futures_util::future::join_all;
+use sea_orm::EntityTrait;
+use serde_json::json;
+
+use crate::helpers::{invite, respond, spawn_app};
+
+#[tokio::test]
+async fn a_hundred_accepts_at_once_keep_every_invariant() {
+    let app = spawn_app().await;
+    let capacities = [1, 2, 2, 3, 4];
+    let mut agencies = Vec::new();
+    for (i, capacity) in capacities.iter().enumerate() {
+        let (_, uuid, token) = app
+            .agency_with_token(&format!("racer-{i}"), &["FR"], *capacity)
+            .await;
+        agencies.push((uuid, token, *capacity));
+    }
+    let mut creators = Vec::new();
+    for i in 0..20 {
+        creators.push(
+            app.discoverable_creator(&format!("runner_{i:02}"), "FR")
+                .await,
+        );
+    }
+    let mut invitations = Vec::new();
+    for (_, agency_token, _) in &agencies {
+        for (creator_id, _, creator_token) in &creators {
+            invitations.push((
+                invite(&app, agency_token, creator_id).await,
+                creator_token.clone(),
+            ));
+        }
+    }
+    assert_eq!(invitations.len(), 100);
+
+    let answers = join_all(
+        invitations
+            .iter()
+            .map(|(id, token)| respond(&app, Some(token), "acceptInvitation", id)),
+    )
+    .await;
+    let mut accepted = 0;
+    let mut refusals: HashMap<String, usize> = HashMap::new();
+    for res in &answers {
+        let data = res.assert_ok();
+        match res.user_errors("acceptInvitation").first() {
+            None => {
+                assert_eq!(data["acceptInvitation"]["invitation"]["status"], "ACCEPTED");
+                accepted += 1;
+            }
+            Some((code, _)) => *refusals.entry(code.clone()).or_default() += 1,
+        }
+    }
+    for code in refusals.keys() {
+        assert!(
+            [
+                "ALREADY_IN_AGENCY",
+                "INVITATION_NOT_PENDING",
+                "AGENCY_AT_CAPACITY"
+            ]
+            .contains(&code.as_str()),
+            "unexpected refusal {code}"
+        );
+    }
+
+    let members = membership::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(
+        members.len(),
+        accepted,
+        "one membership per accepted invitation"
+    );
+    let distinct: HashSet<_> = members.iter().map(|m| m.creator_id).collect();
+    assert_eq!(distinct.len(), members.len(), "one membership per creator");
+    for (agency, _, capacity) in &agencies {
+        let seated = members.iter().filter(|m| m.agency_id == *agency).count();
+        assert!(
+            seated <= *capacity as usize,
+            "agency over capacity: {seated} > {capacity}"
+        );
+    }
+    assert!(accepted > 0 && accepted <= 12);
+    let all = invitation::Entity::find().all(&app.db).await.unwrap();
+    for member in &members {
+        let theirs: Vec<_> = all
+            .iter()
+            .filter(|i| i.creator_id == member.creator_id)
+            .collect();
+        let won: Vec<_> = theirs
+            .iter()
+            .filter(|i| i.status == invitation::Status::Accepted)
+            .collect();
+        assert_eq!(won.len(), 1, "exactly one accepted invitation per member");
+        assert_eq!(won[0].agency_id, member.agency_id);
+        assert!(
+            theirs
+                .iter()
+                .all(|i| i.status != invitation::Status::Pending),
+            "a member keeps no pending invitation"
+        );
+    }
+    println!("100 concurrent accepts: {accepted} accepted, refusals {refusals:?}");
+}
+
+#[tokio::test]
+async fn the_last_seat_goes_to_exactly_one_creator() {
+    let app = spawn_app().await;
+    for round in 0..5 {
+        let (_, _, agency) = app
+            .agency_with_token(&format!("one-seat-{round}"), &["FR"], 1)
+            .await;
+        let (a_id, _, a) = app
+            .discoverable_creator(&format!("left_{round}"), "FR")
+            .await;
+        let (b_id, _, b) = app
+            .discoverable_creator(&format!("right_{round}"), "FR")
+            .await;
+        let inv_a = invite(&app, &agency, &a_id).await;
+        let inv_b = invite(&app, &agency, &b_id).await;
+        let (ra, rb) = tokio::join!(
+            respond(&app, Some(&a), "acceptInvitation", &inv_a),
+            respond(&app, Some(&b), "acceptInvitation", &inv_b)
+        );
+        let errors: Vec<_> = [&ra, &rb]
+            .iter()
+            .map(|r| r.user_errors("acceptInvitation"))
+            .collect();
+        let winners = errors.iter().filter(|e| e.is_empty()).count();
+        assert_eq!(winners, 1, "round {round}: {} / {}", ra.body, rb.body);
+        let loser = errors.iter().find(|e| !e.is_empty()).unwrap();
+        assert_eq!(loser[0].0, "AGENCY_AT_CAPACITY");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_retries_with_one_idempotency_key_send_once() {
+    let app = spawn_app().await;
+    let (agency_id, _, agency) = app.agency_with_token("retrier", &["FR"], 5).await;
+    let (creator_id, _, _) = app.discoverable_creator("retried", "FR").await;
+    let input = json!({"input": {"creatorId": creator_id, "idempotencyKey": "partner-42", "message": "Hello"}});
+    let answers =
+        join_all((0..12).map(|_| app.gql(Some(&agency), crate::helpers::SEND, input.clone())))
+            .await;
+    let ids: HashSet<String> = answers
+        .iter()
+        .map(|r| {
+            let data = r.assert_ok();
+            assert_eq!(r.user_errors("sendInvitation"), vec![], "{}", r.body);
+            data["sendInvitation"]["invitation"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "every retry returns the first invitation");
+    assert_eq!(app.invitation_count().await, 1);
+    let quota = app
+        .ok(
+            &agency,
+            "query($id: ID!) { agency(id: $id) { invitationQuota { usedLast24h } } }",
+            json!({"id": agency_id}),
+        )
+        .await;
+    assert_eq!(
+        quota["agency"]["invitationQuota"]["usedLast24h"], 1,
+        "retries consume no quota"
+    );
+    // A later retry, after the invitation changed, still answers the first one.
+    let first = ids.into_iter().next().unwrap();
+    respond(&app, Some(&agency), "withdrawInvitation", &first)
+        .await
+        .assert_ok();
+    let late = app.gql(Some(&agency), crate::helpers::SEND, input).await;
+    assert_eq!(
+        late.assert_ok()["sendInvitation"]["invitation"]["id"],
+        first.as_str()
+    );
+    assert_eq!(
+        late.data()["sendInvitation"]["invitation"]["status"],
+        "WITHDRAWN"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_sends_never_exceed_the_daily_limit() {
+    let app = spawn_app().await;
+    let admin = app.admin();
+    let (agency_id, _, agency) = app.agency_with_token("limited", &["FR"], 100).await;
+    app.ok(&admin, "mutation($id: ID!) { updateAgency(input: {agencyId: $id, dailyInviteLimit: 5}) { agency { id } } }", json!({"id": agency_id}))
+        .await;
+    let mut targets = Vec::new();
+    for i in 0..15 {
+        targets.push(
+            app.discoverable_creator(&format!("target_{i:02}"), "FR")
+                .await
+                .0,
+        );
+    }
+    let answers = join_all(
+        targets
+            .iter()
+            .map(|id| crate::helpers::send(&app, &agency, id)),
+    )
+    .await;
+    let sent = answers
+        .iter()
+        .filter(|r| r.user_errors("sendInvitation").is_empty())
+        .count();
+    assert_eq!(sent, 5);
+    assert!(answers.iter().all(|r| {
+        r.user_errors("sendInvitation")
+            .iter()
+            .all(|(code, _)| code == "QUOTA_EXCEEDED")
+    }));
+    assert_eq!(app.invitation_count().await, 5);
+}
