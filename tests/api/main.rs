@@ -6,6 +6,7 @@ mod authorization;
 mod cli;
 mod concurrency;
 mod demo;
+mod events;
 mod helpers;
 mod http;
 mod lifecycle;
