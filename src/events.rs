@@ -143,3 +143,72 @@ impl EventBus {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::broadcast::error::RecvError;
+
+    fn event(n: usize) -> InvitationEvent {
+        let now = Utc::now();
+        InvitationEvent::new(
+            EventKind::Created,
+            invitation::Model {
+                id: Uuid::now_v7(),
+                agency_id: Uuid::nil(),
+                creator_id: Uuid::nil(),
+                status: invitation::Status::Pending,
+                message: Some(n.to_string()),
+                idempotency_key: None,
+                created_at: now,
+                expires_at: now,
+                responded_at: None,
+            },
+            now,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscriber_skips_ahead_without_holding_back_others() {
+        let bus = EventBus::new();
+        let mut slow = bus.subscribe();
+        let mut fast = bus.subscribe();
+        let total = BUFFER * 3;
+        for n in 0..total {
+            bus.deliver(vec![event(n)]);
+            let got = fast.recv().await.expect("the fast subscriber keeps up");
+            assert_eq!(
+                got.invitation.message.as_deref(),
+                Some(n.to_string().as_str())
+            );
+        }
+        // The slow one lost what fell out of the bounded buffer, then resumes
+        // with the newest events: memory stays bounded by BUFFER.
+        match slow.recv().await {
+            Err(RecvError::Lagged(skipped)) => assert_eq!(skipped, (total - BUFFER) as u64),
+            other => panic!("expected a lag, got {other:?}"),
+        }
+        let mut rest = 0;
+        while slow.try_recv().is_ok() {
+            rest += 1;
+        }
+        assert_eq!(rest, BUFFER);
+    }
+
+    #[test]
+    fn events_survive_the_notify_round_trip() {
+        let original = event(7);
+        let payload = serde_json::to_string(&Envelope {
+            instance: Uuid::nil(),
+            event: original.clone(),
+        })
+        .unwrap();
+        assert!(
+            payload.len() < 8000,
+            "NOTIFY payloads must stay under 8000 bytes"
+        );
+        let back: Envelope = serde_json::from_str(&payload).unwrap();
+        assert_eq!(back.event.invitation, original.invitation);
+        assert_eq!(back.event.kind, original.kind);
+    }
+}

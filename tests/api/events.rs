@@ -24,27 +24,46 @@ impl Subscription {
     pub async fn open(base: &str, token: Option<&str>) -> Self {
         let url = format!("{}/graphql/ws", base.replace("http://", "ws://"));
         let mut request = url.into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("upgrade");
-        let payload = token.map_or(json!({}), |t| json!({"Authorization": format!("Bearer {t}")}));
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("upgrade");
+        let payload = token.map_or(
+            json!({}),
+            |t| json!({"Authorization": format!("Bearer {t}")}),
+        );
         socket
-            .send(Message::text(json!({"type": "connection_init", "payload": payload}).to_string()))
+            .send(Message::text(
+                json!({"type": "connection_init", "payload": payload}).to_string(),
+            ))
             .await
             .unwrap();
         let mut this = Self { socket };
-        let ack = this.next_message(Duration::from_secs(10)).await.expect("connection_ack");
+        let ack = this
+            .next_message(Duration::from_secs(10))
+            .await
+            .expect("connection_ack");
         assert_eq!(ack["type"], "connection_ack");
         this.socket
-            .send(Message::text(json!({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}).to_string()))
+            .send(Message::text(
+                json!({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}).to_string(),
+            ))
             .await
             .unwrap();
         // The subscription is live once the server has processed `subscribe`;
         // a ping round trip orders us after it.
-        this.socket.send(Message::text(json!({"type": "ping"}).to_string())).await.unwrap();
+        this.socket
+            .send(Message::text(json!({"type": "ping"}).to_string()))
+            .await
+            .unwrap();
         loop {
-            let msg = this.next_message(Duration::from_secs(10)).await.expect("pong");
+            let msg = this
+                .next_message(Duration::from_secs(10))
+                .await
+                .expect("pong");
             if msg["type"] == "pong" {
                 break;
             }
@@ -105,12 +124,19 @@ async fn each_side_hears_about_its_own_invitations_only() {
 
     let ours = invite(&app, &agency, &creator_id).await;
     let theirs = invite(&app, &rival, &creator_id).await;
-    respond(&app, Some(&creator), "acceptInvitation", &ours).await.assert_ok();
+    respond(&app, Some(&creator), "acceptInvitation", &ours)
+        .await
+        .assert_ok();
 
     let kinds = |events: &[Value]| -> Vec<(String, String)> {
         events
             .iter()
-            .map(|e| (e["kind"].as_str().unwrap().to_owned(), e["invitation"]["id"].as_str().unwrap().to_owned()))
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap().to_owned(),
+                    e["invitation"]["id"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect()
     };
     let created = |id: &str| ("CREATED".to_owned(), id.to_owned());
@@ -118,13 +144,33 @@ async fn each_side_hears_about_its_own_invitations_only() {
     let cancelled = ("CANCELLED".to_owned(), theirs.clone());
 
     let creator_events = as_creator.drain(QUIET).await;
-    assert_eq!(kinds(&creator_events), vec![created(&ours), created(&theirs), accepted.clone(), cancelled.clone()]);
+    assert_eq!(
+        kinds(&creator_events),
+        vec![
+            created(&ours),
+            created(&theirs),
+            accepted.clone(),
+            cancelled.clone()
+        ]
+    );
     assert_eq!(creator_events[2]["invitation"]["status"], "ACCEPTED");
-    assert_eq!(creator_events[3]["invitation"]["agency"]["slug"], "rival-cast");
-    assert_eq!(kinds(&as_agency.drain(QUIET).await), vec![created(&ours), accepted.clone()]);
-    assert_eq!(kinds(&as_rival.drain(QUIET).await), vec![created(&theirs), cancelled.clone()]);
+    assert_eq!(
+        creator_events[3]["invitation"]["agency"]["slug"],
+        "rival-cast"
+    );
+    assert_eq!(
+        kinds(&as_agency.drain(QUIET).await),
+        vec![created(&ours), accepted.clone()]
+    );
+    assert_eq!(
+        kinds(&as_rival.drain(QUIET).await),
+        vec![created(&theirs), cancelled.clone()]
+    );
     assert_eq!(as_admin.drain(QUIET).await.len(), 4);
-    assert!(as_bystander.drain(QUIET).await.is_empty(), "no leak to other creators");
+    assert!(
+        as_bystander.drain(QUIET).await.is_empty(),
+        "no leak to other creators"
+    );
 }
 
 #[tokio::test]
@@ -136,15 +182,33 @@ async fn declines_and_withdrawals_are_announced() {
     let mut as_agency = Subscription::open(&app.base, Some(&agency)).await;
     let declined = invite(&app, &agency, &creator_id).await;
     let withdrawn = invite(&app, &agency, &other_id).await;
-    respond(&app, Some(&creator), "declineInvitation", &declined).await.assert_ok();
-    respond(&app, Some(&agency), "withdrawInvitation", &withdrawn).await.assert_ok();
+    respond(&app, Some(&creator), "declineInvitation", &declined)
+        .await
+        .assert_ok();
+    respond(&app, Some(&agency), "withdrawInvitation", &withdrawn)
+        .await
+        .assert_ok();
     let kinds: Vec<String> = as_agency
         .drain(QUIET)
         .await
         .iter()
-        .map(|e| format!("{} {}", e["kind"].as_str().unwrap(), e["invitation"]["status"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["kind"].as_str().unwrap(),
+                e["invitation"]["status"].as_str().unwrap()
+            )
+        })
         .collect();
-    assert_eq!(kinds, ["CREATED PENDING", "CREATED PENDING", "DECLINED DECLINED", "WITHDRAWN WITHDRAWN"]);
+    assert_eq!(
+        kinds,
+        [
+            "CREATED PENDING",
+            "CREATED PENDING",
+            "DECLINED DECLINED",
+            "WITHDRAWN WITHDRAWN"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -158,7 +222,10 @@ async fn the_sweep_persists_expiry_and_announces_it() {
     let (creator_id, _, creator) = app.discoverable_creator("too.late", "FR").await;
     let mut as_creator = Subscription::open(&app.base, Some(&creator)).await;
     let inv = invite(&app, &agency, &creator_id).await;
-    assert_eq!(as_creator.next_event(SOON).await.unwrap()["kind"], "CREATED");
+    assert_eq!(
+        as_creator.next_event(SOON).await.unwrap()["kind"],
+        "CREATED"
+    );
     let expired = as_creator.next_event(SOON).await.expect("an EXPIRED event");
     assert_eq!(expired["kind"], "EXPIRED");
     assert_eq!(expired["invitation"]["id"], inv.as_str());
@@ -167,7 +234,11 @@ async fn the_sweep_persists_expiry_and_announces_it() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.status, entity::invitation::Status::Expired, "persisted, not only derived");
+    assert_eq!(
+        stored.status,
+        entity::invitation::Status::Expired,
+        "persisted, not only derived"
+    );
     assert!(as_creator.drain(QUIET).await.is_empty(), "expired once");
 }
 
@@ -176,23 +247,32 @@ async fn anonymous_subscribers_are_refused() {
     let app = spawn_app().await;
     let url = format!("{}/graphql/ws", app.base.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     socket
-        .send(Message::text(json!({"type": "connection_init", "payload": {}}).to_string()))
+        .send(Message::text(
+            json!({"type": "connection_init", "payload": {}}).to_string(),
+        ))
         .await
         .unwrap();
     let _ack = socket.next().await;
     socket
-        .send(Message::text(json!({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}).to_string()))
+        .send(Message::text(
+            json!({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}).to_string(),
+        ))
         .await
         .unwrap();
-    let Some(Ok(Message::Text(text))) = socket.next().await else { panic!("an answer") };
+    let Some(Ok(Message::Text(text))) = socket.next().await else {
+        panic!("an answer")
+    };
     let msg: Value = serde_json::from_str(&text).unwrap();
     // async-graphql answers a failed subscription with its errors in `next`.
     assert_eq!(msg["payload"]["data"], Value::Null, "{msg}");
-    assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert_eq!(
+        msg["payload"]["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
 }
-

@@ -9,6 +9,7 @@ mod demo;
 mod events;
 mod helpers;
 mod http;
+mod instances;
 mod lifecycle;
 mod loaders;
 mod mutations;

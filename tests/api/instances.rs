@@ -1,0 +1,163 @@
+//! Two server processes on one database: a change made through one is seen
+//! through the other at once, and on PostgreSQL its event reaches a
+//! subscriber of the other (LISTEN/NOTIFY). SQLite is embedded, one
+//! instance per file by design, so there the test checks state only.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::events::Subscription;
+use crate::helpers::{Gql, SECRET, TestApp, invite, spawn_app};
+
+/// A second instance: the real binary, on the same database.
+struct Instance {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn second_instance(app: &TestApp) -> Instance {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_agency-center"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--database-url",
+            &app.database_url,
+        ])
+        .env(
+            "AGENCY_CENTER_JWT_SECRET",
+            std::str::from_utf8(SECRET).unwrap(),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("agency-center listening on ")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+        }
+    });
+    let base = tokio::time::timeout(Duration::from_secs(60), rx)
+        .await
+        .expect("the second instance listens")
+        .unwrap();
+    Instance { child, base }
+}
+
+async fn gql_at(base: &str, token: &str, query: &str, variables: serde_json::Value) -> Gql {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .unwrap();
+    Gql {
+        status: response.status(),
+        body: response.json().await.unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_change_through_one_instance_is_seen_through_the_other() {
+    let a = spawn_app().await;
+    let b = second_instance(&a).await;
+    let postgres = a.database_url.starts_with("postgres");
+    let (_, _, agency) = a.agency_with_token("twin-agency", &["FR"], 5).await;
+    let (creator_id, _, creator) = a.discoverable_creator("twin.creator", "FR").await;
+
+    let mut creator_on_b = if postgres {
+        Some(Subscription::open(&b.base, Some(&creator)).await)
+    } else {
+        None
+    };
+    let mut agency_on_a = Subscription::open(&a.base, Some(&agency)).await;
+
+    // Sent through A: B serves the new state, and B's subscriber hears it.
+    let inv = invite(&a, &agency, &creator_id).await;
+    let on_b = gql_at(
+        &b.base,
+        &creator,
+        "query($id: ID!) { invitation(id: $id) { status agency { slug } } }",
+        json!({"id": inv}),
+    )
+    .await;
+    assert_eq!(
+        on_b.assert_ok()["invitation"],
+        json!({"status": "PENDING", "agency": {"slug": "twin-agency"}})
+    );
+    if let Some(sub) = creator_on_b.as_mut() {
+        let event = sub
+            .next_event(Duration::from_secs(10))
+            .await
+            .expect("the event crossed instances");
+        assert_eq!(event["kind"], "CREATED");
+        assert_eq!(event["invitation"]["id"], inv.as_str());
+    }
+    assert_eq!(
+        agency_on_a
+            .next_event(Duration::from_secs(5))
+            .await
+            .unwrap()["kind"],
+        "CREATED"
+    );
+
+    // Accepted through B: A serves the membership, A's subscriber hears it.
+    let accepted = gql_at(
+        &b.base,
+        &creator,
+        "mutation($id: ID!) { acceptInvitation(id: $id) { invitation { status } userErrors { code } } }",
+        json!({"id": inv}),
+    )
+    .await;
+    assert_eq!(
+        accepted.assert_ok()["acceptInvitation"]["invitation"]["status"],
+        "ACCEPTED"
+    );
+    let on_a = a
+        .ok(
+            &creator,
+            "{ viewer { creator { agency { slug memberCount } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        on_a["viewer"]["creator"]["agency"],
+        json!({"slug": "twin-agency", "memberCount": 1})
+    );
+    if postgres {
+        let event = agency_on_a
+            .next_event(Duration::from_secs(10))
+            .await
+            .expect("the event crossed instances");
+        assert_eq!(event["kind"], "ACCEPTED");
+        // Delivered once: the originating instance does not echo its own.
+        if let Some(sub) = creator_on_b.as_mut() {
+            let kinds: Vec<_> = sub
+                .drain(Duration::from_millis(500))
+                .await
+                .into_iter()
+                .map(|e| e["kind"].clone())
+                .collect();
+            assert_eq!(kinds, vec![json!("ACCEPTED")]);
+        }
+    }
+}
