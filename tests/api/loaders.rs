@@ -45,3 +45,22 @@ async fn agency_directory_relations_are_batched() {
         .sum();
     assert_eq!(members, 10);
 }
+
+#[tokio::test]
+async fn invitation_list_relations_are_batched() {
+    let app = spawn_app().await;
+    let (agency_id, agency) = app.create_agency("batcher", &["FR"], 10).await;
+    for i in 0..30 {
+        let (_, c) = app.create_creator(&format!("invited_{i:02}"), "FR").await;
+        app.insert_invitation(agency, c).await;
+    }
+    let token = app.admin();
+    let page = |n: u32| {
+        format!(
+            "{{ agency(id: \"{agency_id}\") {{ invitations(first: {n}) {{ edges {{ node {{ status creator {{ handle agency {{ slug }} }} agency {{ slug memberCount }} }} }} }} }} }}"
+        )
+    };
+    let small = statements_for(&app, &token, &page(3)).await;
+    let large = statements_for(&app, &token, &page(30)).await;
+    assert_eq!(small, large, "statements must not grow with the page size");
+}
