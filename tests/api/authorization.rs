@@ -348,3 +348,91 @@ async fn who_may_read_lists_quota_and_eligibility() {
     .await
     .assert_error("BAD_USER_INPUT");
 }
+
+#[tokio::test]
+async fn who_may_run_the_admin_mutations() {
+    let app = spawn_app().await;
+    let cast = cast(&app).await;
+    let mut n = 0;
+    let mut fresh = || {
+        n += 1;
+        n
+    };
+    // (mutation, field, variables builder, expected per role)
+    type Vars = Box<dyn Fn(usize) -> Value>;
+    let creator_id = cast.creator_id.clone();
+    let agency_id = cast.agency_id.clone();
+    let stats_creator = creator_id.clone();
+    let cases: Vec<(&str, &str, Vars, [Expect; 6])> = vec![
+        (
+            "mutation($input: CreateCreatorInput!) { createCreator(input: $input) { creator { id } userErrors { code } } }",
+            "createCreator",
+            Box::new(
+                |i| json!({"input": {"handle": format!("made_{i}"), "displayName": "M", "region": "FR", "languages": ["fr"], "categories": ["ART"], "birthDate": "1990-01-01"}}),
+            ),
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Ok,
+            ],
+        ),
+        (
+            "mutation($input: CreateAgencyInput!) { createAgency(input: $input) { agency { id } userErrors { code } } }",
+            "createAgency",
+            Box::new(
+                |i| json!({"input": {"slug": format!("made-{i}"), "name": "M", "regions": ["FR"], "languages": ["fr"], "specialties": ["ART"], "capacity": 3}}),
+            ),
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Ok,
+            ],
+        ),
+        (
+            "mutation($input: UpdateCreatorProfileInput!) { updateCreatorProfile(input: $input) { creator { id } userErrors { code } } }",
+            "updateCreatorProfile",
+            Box::new(
+                move |_| json!({"input": {"creatorId": creator_id, "displayName": "Renamed"}}),
+            ),
+            [Unauthenticated, Ok, Forbidden, Forbidden, Forbidden, Ok],
+        ),
+        (
+            "mutation($input: UpdateAgencyInput!) { updateAgency(input: $input) { agency { id } userErrors { code } } }",
+            "updateAgency",
+            Box::new(move |_| json!({"input": {"agencyId": agency_id, "name": "Renamed"}})),
+            [Unauthenticated, Forbidden, Forbidden, Ok, Forbidden, Ok],
+        ),
+        (
+            "mutation($input: [CreatorStatsInput!]!) { upsertCreatorStats(input: $input) { updated userErrors { code } } }",
+            "upsertCreatorStats",
+            Box::new(
+                move |_| json!({"input": [{"creatorId": stats_creator, "followers": 10, "avgViewers": 1.0, "peakViewers": 2, "liveHours30d": 1.0, "liveDays30d": 1, "diamonds30d": 0, "followerGrowth30d": 0.0, "engagementRate": 0.1}]}),
+            ),
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Ok,
+            ],
+        ),
+    ];
+    for (query, field, vars, expected) in &cases {
+        for ((role, token), want) in cast.tokens.iter().zip(expected) {
+            let res = app.gql(token.as_deref(), query, vars(fresh())).await;
+            assert_eq!(
+                outcome(&res, field),
+                *want,
+                "{field} as {role}: {}",
+                res.body
+            );
+        }
+    }
+}

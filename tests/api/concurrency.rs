@@ -142,6 +142,7 @@ async fn concurrent_retries_with_one_idempotency_key_send_once() {
     let app = spawn_app().await;
     let (agency_id, _, agency) = app.agency_with_token("retrier", &["FR"], 5).await;
     let (creator_id, _, _) = app.discoverable_creator("retried", "FR").await;
+    let mut events = crate::events::Subscription::open(&app.base, Some(&agency)).await;
     let input = json!({"input": {"creatorId": creator_id, "idempotencyKey": "partner-42", "message": "Hello"}});
     let answers =
         join_all((0..12).map(|_| app.gql(Some(&agency), crate::helpers::SEND, input.clone())))
