@@ -299,6 +299,15 @@ pub async fn seed(db: &DatabaseConnection, plan: SeedPlan) -> anyhow::Result<See
     report.agencies = agency_ids.len() as u64;
 
     let mut seats: Vec<i32> = agency_ids.iter().map(|(_, cap)| cap / 2).collect();
+    // Agencies recruit within their regions: members and invitations only
+    // pair a creator with an agency of their market.
+    let mut recruiters: std::collections::HashMap<String, Vec<usize>> = Default::default();
+    for (i, a) in agencies.iter().enumerate() {
+        for region in a.regions.as_ref().split(',') {
+            recruiters.entry(region.to_owned()).or_default().push(i);
+        }
+    }
+    let today = now.date_naive();
     let mut done = 0u32;
     while done < plan.creators {
         let n = (plan.creators - done).min(BATCH as u32);
@@ -307,21 +316,27 @@ pub async fn seed(db: &DatabaseConnection, plan: SeedPlan) -> anyhow::Result<See
             .collect();
         let mut members = Vec::new();
         let mut invites = Vec::new();
-        if !agency_ids.is_empty() {
-            for c in &batch {
-                let creator_id = *c.id.as_ref();
-                let a = rng.random_range(0..agency_ids.len());
-                if rng.random_bool(0.03) && seats[a] > 0 {
-                    seats[a] -= 1;
-                    members.push(membership::ActiveModel {
-                        id: Set(Uuid::now_v7()),
-                        agency_id: Set(agency_ids[a].0),
-                        creator_id: Set(creator_id),
-                        joined_at: Set(now - Duration::days(rng.random_range(1..400))),
-                    });
-                } else if *c.discoverable.as_ref() && rng.random_bool(0.05) {
-                    invites.push(fake_invitation(&mut rng, agency_ids[a].0, creator_id, now));
-                }
+        for c in &batch {
+            let Some(local) = recruiters.get(c.region.as_ref()) else {
+                continue;
+            };
+            let creator_id = *c.id.as_ref();
+            let a = local[rng.random_range(0..local.len())];
+            let adult = c
+                .birth_date
+                .as_ref()
+                .checked_add_months(chrono::Months::new(18 * 12))
+                .is_some_and(|d| d <= today);
+            if rng.random_bool(0.03) && seats[a] > 0 {
+                seats[a] -= 1;
+                members.push(membership::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    agency_id: Set(agency_ids[a].0),
+                    creator_id: Set(creator_id),
+                    joined_at: Set(now - Duration::days(rng.random_range(1..400))),
+                });
+            } else if *c.discoverable.as_ref() && adult && rng.random_bool(0.05) {
+                invites.push(fake_invitation(&mut rng, agency_ids[a].0, creator_id, now));
             }
         }
         creator::Entity::insert_many(batch).exec(&txn).await?;

@@ -172,7 +172,11 @@ async fn concurrent_retries_with_one_idempotency_key_send_once() {
         "retries consume no quota"
     );
     let created = events.drain(std::time::Duration::from_millis(500)).await;
-    assert_eq!(created.len(), 1, "one CREATED event for twelve retries: {created:?}");
+    assert_eq!(
+        created.len(),
+        1,
+        "one CREATED event for twelve retries: {created:?}"
+    );
     // A later retry, after the invitation changed, still answers the first one.
     let first = ids.into_iter().next().unwrap();
     respond(&app, Some(&agency), "withdrawInvitation", &first)
