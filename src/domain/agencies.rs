@@ -10,8 +10,7 @@ use uuid::Uuid;
 
 use super::values::{Category, Language, Region, Slug, parse_categories, parse_list, parse_name};
 use super::{
-    DomainError, DomainResult, Principal, Refusal, RefusalCode, Refusals, Viewer,
-    on_unique_violation,
+    DomainError, DomainResult, Refusal, RefusalCode, Refusals, Role, Viewer, on_unique_violation,
 };
 
 /// Invitations an agency may send per rolling 24 h unless told otherwise.
@@ -31,7 +30,8 @@ pub struct NewAgency {
 
 #[derive(Default)]
 pub struct AgencyUpdate {
-    pub agency_id: Option<Uuid>,
+    /// `Err` carries why the API could not read the id it was given.
+    pub agency_id: Option<Result<Uuid, String>>,
     pub name: Option<String>,
     pub regions: Option<Vec<String>>,
     pub languages: Option<Vec<String>>,
@@ -217,25 +217,7 @@ impl<'a> AgencyService<'a> {
         input: AgencyUpdate,
     ) -> DomainResult<agency::Model> {
         viewer.require_write()?;
-        let target = match (&viewer.principal, input.agency_id) {
-            (Principal::Admin(_), Some(id)) => id,
-            (Principal::Admin(_), None) => {
-                return Err(DomainError::refused(Refusal::invalid(
-                    &["input", "agencyId"],
-                    "admins must name the agency to update",
-                )));
-            }
-            (Principal::Agency(own), None) => *own,
-            (Principal::Agency(own), Some(id)) if id == *own => *own,
-            (Principal::Agency(_), Some(_)) => {
-                return Err(DomainError::forbidden("agencyId is for admins only"));
-            }
-            _ => {
-                return Err(DomainError::forbidden(
-                    "only agencies and admins edit agencies",
-                ));
-            }
-        };
+        let target = viewer.acting_for(Role::Agency, input.agency_id, &["input", "agencyId"])?;
         if !viewer.is_admin() {
             let admin_only = [
                 ("regions", input.regions.is_some()),

@@ -12,7 +12,7 @@ use super::values::{
     Category, Handle, Language, Region, parse_birth_date, parse_categories, parse_list, parse_name,
 };
 use super::{
-    DomainError, DomainResult, Principal, Refusal, RefusalCode, Refusals, Viewer,
+    DomainError, DomainResult, Principal, Refusal, RefusalCode, Refusals, Role, Viewer,
     on_unique_violation,
 };
 
@@ -29,7 +29,8 @@ pub struct NewCreator {
 }
 
 pub struct ProfileUpdate {
-    pub creator_id: Option<Uuid>,
+    /// `Err` carries why the API could not read the id it was given.
+    pub creator_id: Option<Result<Uuid, String>>,
     pub display_name: Option<String>,
     pub languages: Option<Vec<String>>,
     pub categories: Option<Vec<Category>>,
@@ -224,25 +225,7 @@ impl<'a> CreatorService<'a> {
         input: ProfileUpdate,
     ) -> DomainResult<creator::Model> {
         viewer.require_write()?;
-        let target = match (&viewer.principal, input.creator_id) {
-            (Principal::Admin(_), Some(id)) => id,
-            (Principal::Admin(_), None) => {
-                return Err(DomainError::refused(Refusal::invalid(
-                    &["input", "creatorId"],
-                    "admins must name the creator to update",
-                )));
-            }
-            (Principal::Creator(own), None) => *own,
-            (Principal::Creator(own), Some(id)) if id == *own => *own,
-            (Principal::Creator(_), Some(_)) => {
-                return Err(DomainError::forbidden("creatorId is for admins only"));
-            }
-            _ => {
-                return Err(DomainError::forbidden(
-                    "only creators and admins edit creator profiles",
-                ));
-            }
-        };
+        let target = viewer.acting_for(Role::Creator, input.creator_id, &["input", "creatorId"])?;
         let mut refusals = Refusals::default();
         let display_name = input.display_name.as_deref().and_then(|raw| {
             refusals.check(
@@ -295,28 +278,7 @@ impl<'a> CreatorService<'a> {
         named: Option<Result<Uuid, String>>,
     ) -> DomainResult<creator::Model> {
         viewer.require_write()?;
-        let target = match (&viewer.principal, named) {
-            (Principal::Creator(own), None) => *own,
-            (Principal::Creator(own), Some(Ok(id))) if id == *own => *own,
-            (Principal::Creator(_), Some(_)) => {
-                return Err(DomainError::forbidden("creatorId is for admins only"));
-            }
-            (Principal::Admin(_), Some(Ok(id))) => id,
-            (Principal::Admin(_), Some(Err(msg))) => {
-                return Err(DomainError::refused(Refusal::invalid(&["creatorId"], msg)));
-            }
-            (Principal::Admin(_), None) => {
-                return Err(DomainError::refused(Refusal::invalid(
-                    &["creatorId"],
-                    "admins must name the creator",
-                )));
-            }
-            _ => {
-                return Err(DomainError::forbidden(
-                    "only creators (or admins) switch Agency invitation",
-                ));
-            }
-        };
+        let target = viewer.acting_for(Role::Creator, named, &["creatorId"])?;
         let now = Utc::now();
         let txn = super::write_txn(self.db).await?;
         let Some(existing) = creator::Entity::find_by_id(target)

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::agencies::Page;
 use super::{
-    Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Viewer,
+    Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Role, Viewer,
     on_unique_violation, write_txn,
 };
 use crate::events::{EventKind, InvitationEvent};
@@ -294,30 +294,6 @@ impl<'a> InvitationService<'a> {
         Ok(found.filter(|inv| visible_to(viewer, inv)))
     }
 
-    /// The agency a viewer acts for: an agency is always itself (naming
-    /// another is FORBIDDEN); an admin must name one.
-    fn acting_agency(viewer: &Viewer, named: Option<Result<Uuid, String>>) -> DomainResult<Uuid> {
-        match (&viewer.principal, named) {
-            (Principal::Agency(own), None) => Ok(*own),
-            (Principal::Agency(own), Some(Ok(id))) if id == *own => Ok(*own),
-            (Principal::Agency(_), Some(_)) => {
-                Err(DomainError::forbidden("agencyId is for admins only"))
-            }
-            (Principal::Admin(_), Some(Ok(id))) => Ok(id),
-            (Principal::Admin(_), Some(Err(msg))) => Err(DomainError::refused(Refusal::invalid(
-                &["input", "agencyId"],
-                msg,
-            ))),
-            (Principal::Admin(_), None) => Err(DomainError::refused(Refusal::invalid(
-                &["input", "agencyId"],
-                "admins must name the agency that invites",
-            ))),
-            _ => Err(DomainError::forbidden(
-                "only agencies (or admins on their behalf) send invitations",
-            )),
-        }
-    }
-
     /// `invitationEligibility`: the same rules as `send`, answered in input order.
     pub async fn check(
         &self,
@@ -365,7 +341,7 @@ impl<'a> InvitationService<'a> {
         input: SendInvitation,
     ) -> DomainResult<invitation::Model> {
         viewer.require_write()?;
-        let agency_id = Self::acting_agency(viewer, input.agency_id)?;
+        let agency_id = viewer.acting_for(Role::Agency, input.agency_id, &["input", "agencyId"])?;
         let creator_id = input
             .creator_id
             .map_err(|msg| DomainError::refused(Refusal::invalid(&["input", "creatorId"], msg)))?;

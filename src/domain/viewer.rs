@@ -122,6 +122,49 @@ impl Viewer {
         }
     }
 
+    /// Whom a mutation acts for. Creators and agencies act for themselves
+    /// (naming anyone else is FORBIDDEN); admins must name the target (a
+    /// missing or unreadable id is INVALID_INPUT at `field`); other roles
+    /// are FORBIDDEN.
+    pub fn acting_for(
+        &self,
+        role: Role,
+        named: Option<Result<Uuid, String>>,
+        field: &[&str],
+    ) -> DomainResult<Uuid> {
+        let own = match (role, &self.principal) {
+            (_, Principal::Anonymous) => return Err(DomainError::Unauthenticated),
+            (_, Principal::Admin(_)) => None,
+            (Role::Creator, Principal::Creator(id)) | (Role::Agency, Principal::Agency(id)) => {
+                Some(*id)
+            }
+            _ => {
+                let whom = if role == Role::Agency {
+                    "agencies"
+                } else {
+                    "creators"
+                };
+                return Err(DomainError::forbidden(format!(
+                    "only {whom} and admins may do this"
+                )));
+            }
+        };
+        let name = field.last().copied().unwrap_or("id");
+        match (own, named) {
+            (Some(own), None) => Ok(own),
+            (Some(own), Some(Ok(id))) if id == own => Ok(own),
+            (Some(_), Some(_)) => Err(DomainError::forbidden(format!("{name} is for admins only"))),
+            (None, Some(Ok(id))) => Ok(id),
+            (None, Some(Err(msg))) => {
+                Err(DomainError::refused(super::Refusal::invalid(field, msg)))
+            }
+            (None, None) => Err(DomainError::refused(super::Refusal::invalid(
+                field,
+                format!("admins must pass {name}"),
+            ))),
+        }
+    }
+
     /// Reads reserved to one agency: the agency itself and admins.
     pub fn require_agency(&self, agency_id: Uuid) -> DomainResult<()> {
         self.require_read()?;
@@ -200,5 +243,47 @@ mod tests {
         assert!(read_admin.require_admin().is_err());
         assert!(read_admin.require_ingest().is_err());
         assert!(Scopes::parse("read admin").is_err());
+    }
+
+    #[test]
+    fn acting_for_names_the_target_of_a_mutation() {
+        let me = Uuid::now_v7();
+        let other = Uuid::now_v7();
+        let field = ["input", "agencyId"];
+        let agency = Viewer::new(Principal::Agency(me), None);
+        assert_eq!(agency.acting_for(Role::Agency, None, &field).unwrap(), me);
+        assert_eq!(
+            agency
+                .acting_for(Role::Agency, Some(Ok(me)), &field)
+                .unwrap(),
+            me
+        );
+        assert!(matches!(
+            agency.acting_for(Role::Agency, Some(Ok(other)), &field),
+            Err(DomainError::Forbidden(_))
+        ));
+        assert!(matches!(
+            agency.acting_for(Role::Creator, None, &field),
+            Err(DomainError::Forbidden(_))
+        ));
+        let admin = Viewer::new(Principal::Admin("ops".into()), None);
+        assert_eq!(
+            admin
+                .acting_for(Role::Agency, Some(Ok(other)), &field)
+                .unwrap(),
+            other
+        );
+        assert!(matches!(
+            admin.acting_for(Role::Agency, None, &field),
+            Err(DomainError::Refused(_))
+        ));
+        assert!(matches!(
+            admin.acting_for(Role::Agency, Some(Err("bad".into())), &field),
+            Err(DomainError::Refused(_))
+        ));
+        assert!(matches!(
+            Viewer::ANONYMOUS.acting_for(Role::Creator, None, &field),
+            Err(DomainError::Unauthenticated)
+        ));
     }
 }

@@ -12,7 +12,6 @@ use super::{db, domain, loaders, reader, viewer};
 use crate::domain::agencies::{AgencyService, AgencyUpdate, NewAgency};
 use crate::domain::invitations::{InvitationService, Owner};
 use crate::domain::memberships::MembershipService;
-use crate::domain::{DomainError, Refusal};
 
 pub struct Agency(pub agency::Model);
 
@@ -295,20 +294,10 @@ impl AgencyMutation {
         ctx: &Context<'_>,
         input: UpdateAgencyInput,
     ) -> async_graphql::Result<AgencyPayload> {
-        let agency_id = match input
+        let agency_id = input
             .agency_id
             .as_deref()
-            .map(|id| ids::decode(id, NodeKind::Agency))
-            .transpose()
-        {
-            Ok(id) => id,
-            Err(msg) => {
-                return AgencyPayload::from_result(Err(DomainError::refused(Refusal::invalid(
-                    &["input", "agencyId"],
-                    msg,
-                ))));
-            }
-        };
+            .map(|id| ids::decode(id, NodeKind::Agency));
         let result = AgencyService::new(db(ctx))
             .update(
                 viewer(ctx),

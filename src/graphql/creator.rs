@@ -337,17 +337,10 @@ impl CreatorMutation {
         input: UpdateCreatorProfileInput,
     ) -> async_graphql::Result<CreatorPayload> {
         let viewer = viewer(ctx);
-        let creator_id = match input.creator_id {
-            Some(id) => match ids::decode(&id, NodeKind::Creator) {
-                Ok(uuid) => Some(uuid),
-                Err(msg) => {
-                    return CreatorPayload::from_result(Err(crate::domain::DomainError::refused(
-                        crate::domain::Refusal::invalid(&["input", "creatorId"], msg),
-                    )));
-                }
-            },
-            None => None,
-        };
+        let creator_id = input
+            .creator_id
+            .as_deref()
+            .map(|id| ids::decode(id, NodeKind::Creator));
         let result = CreatorService::new(db(ctx))
             .update_profile(
                 viewer,

@@ -19,6 +19,7 @@ use crate::domain::invitations::{
     InvitationListQuery, InvitationService, Owner, SendInvitation, effective_status,
     require_list_access,
 };
+use crate::domain::{DomainError, Refusal};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "Status")]
@@ -240,11 +241,30 @@ impl InvitationPayload {
     }
 }
 
-/// An invitation id argument: malformed is INVALID_INPUT at `id`.
-fn invitation_id(id: &ID) -> Result<Uuid, crate::domain::DomainError> {
-    ids::decode(id, NodeKind::Invitation).map_err(|m| {
-        crate::domain::DomainError::refused(crate::domain::Refusal::invalid(&["id"], m))
-    })
+/// The answers to a PENDING invitation.
+enum Answer {
+    Accept,
+    Decline,
+    Withdraw,
+}
+
+/// Runs an answer; a malformed id is INVALID_INPUT at `id`.
+async fn answer(
+    ctx: &Context<'_>,
+    id: &ID,
+    answer: Answer,
+) -> async_graphql::Result<InvitationPayload> {
+    let service = InvitationService::new(domain(ctx));
+    let viewer = viewer(ctx);
+    let result = match ids::decode(id, NodeKind::Invitation) {
+        Err(msg) => Err(DomainError::refused(Refusal::invalid(&["id"], msg))),
+        Ok(uuid) => match answer {
+            Answer::Accept => service.accept(viewer, uuid).await,
+            Answer::Decline => service.decline(viewer, uuid).await,
+            Answer::Withdraw => service.withdraw(viewer, uuid).await,
+        },
+    };
+    InvitationPayload::from_result(result)
 }
 
 #[derive(Default)]
@@ -281,12 +301,7 @@ impl InvitationMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<InvitationPayload> {
-        let service = InvitationService::new(domain(ctx));
-        let result = match invitation_id(&id) {
-            Ok(uuid) => service.withdraw(viewer(ctx), uuid).await,
-            Err(e) => Err(e),
-        };
-        InvitationPayload::from_result(result)
+        answer(ctx, &id, Answer::Withdraw).await
     }
 
     /// The invited creator joins the agency.
@@ -295,12 +310,7 @@ impl InvitationMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<InvitationPayload> {
-        let service = InvitationService::new(domain(ctx));
-        let result = match invitation_id(&id) {
-            Ok(uuid) => service.accept(viewer(ctx), uuid).await,
-            Err(e) => Err(e),
-        };
-        InvitationPayload::from_result(result)
+        answer(ctx, &id, Answer::Accept).await
     }
 
     /// The invited creator says no (the agency may not invite again for 30 days).
@@ -309,11 +319,6 @@ impl InvitationMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<InvitationPayload> {
-        let service = InvitationService::new(domain(ctx));
-        let result = match invitation_id(&id) {
-            Ok(uuid) => service.decline(viewer(ctx), uuid).await,
-            Err(e) => Err(e),
-        };
-        InvitationPayload::from_result(result)
+        answer(ctx, &id, Answer::Decline).await
     }
 }
