@@ -117,6 +117,9 @@ async fn serve_demo_prints_working_tokens_and_stops_on_sigterm() {
     let as_admin = ask(token("admin"), "{ viewer { role } }".into()).await;
     assert_eq!(as_admin["data"]["viewer"]["role"], "ADMIN");
 
+    // An open subscription does not hold the shutdown back.
+    let base = graphiql.trim_end_matches("/graphql").to_owned();
+    let _subscriber = crate::events::Subscription::open(&base, Some(&token("creator"))).await;
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
