@@ -116,3 +116,82 @@ async fn bad_cursors_and_regions_are_bad_user_input() {
         .await
         .assert_error("BAD_USER_INPUT");
 }
+
+/// Walks a connection at `path` (under `data`) page by page; returns node
+/// keys in order and asserts totalCount on every page.
+async fn walk(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    query: &str,
+    path: &[&str],
+    key: &str,
+    expected_total: u64,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let data = app
+            .ok(token, query, json!({"first": 7, "after": after}))
+            .await;
+        let conn = path.iter().fold(&data, |v, p| &v[*p]);
+        assert_eq!(conn["totalCount"], expected_total);
+        for edge in conn["edges"].as_array().unwrap() {
+            seen.push(edge["node"][key].as_str().unwrap().to_owned());
+        }
+        if conn["pageInfo"]["hasNextPage"] == false {
+            return seen;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+}
+
+#[tokio::test]
+async fn invitation_and_member_lists_page_without_gaps() {
+    let app = spawn_app().await;
+    let (_, agency, token) = app.agency_with_token("pager", &["FR"], 100).await;
+    for i in 0..25 {
+        let (_, uuid) = app.create_creator(&format!("paged_{i:02}"), "FR").await;
+        app.insert_invitation(agency, uuid).await;
+        if i < 18 {
+            app.insert_membership(agency, uuid).await;
+        }
+    }
+    let q = "query($first: Int, $after: String) { viewer { agency { invitations(first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { id createdAt } } } } } }";
+    let ids = walk(
+        &app,
+        &token,
+        q,
+        &["viewer", "agency", "invitations"],
+        "id",
+        25,
+    )
+    .await;
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        25,
+        "no duplicates"
+    );
+    let q = "query($first: Int, $after: String) { viewer { agency { members(first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { handle } } } } } }";
+    let handles = walk(
+        &app,
+        &token,
+        q,
+        &["viewer", "agency", "members"],
+        "handle",
+        18,
+    )
+    .await;
+    let expected: Vec<String> = (0..18).map(|i| format!("paged_{i:02}")).collect();
+    assert_eq!(
+        handles, expected,
+        "members in the order they joined, no gaps"
+    );
+    // A cursor of one list is refused by another.
+    let data = app.ok(&token, q, json!({"first": 1})).await;
+    let members_cursor = data["viewer"]["agency"]["members"]["pageInfo"]["endCursor"].clone();
+    let q =
+        "query($after: String) { viewer { agency { invitations(after: $after) { totalCount } } } }";
+    app.gql(Some(&token), q, json!({"after": members_cursor}))
+        .await
+        .assert_error("BAD_USER_INPUT");
+}
