@@ -1,5 +1,4 @@
-//! Invitations: eligibility (one function for `sendInvitation` and
-//! `invitationEligibility`), the lifecycle PENDING → ACCEPTED | DECLINED |
+//! Invitations: the lifecycle PENDING → ACCEPTED | DECLINED |
 //! WITHDRAWN | EXPIRED | CANCELLED, quotas, expiry and who may read what.
 //!
 //! Races are settled by the database: writes run in one transaction each,
@@ -8,11 +7,9 @@
 //! invitations, and on PostgreSQL the creator and agency rows are locked
 //! (creator first, then agency) so capacity counts cannot be raced.
 
-use std::collections::{HashMap, HashSet};
-
-use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::invitation::{self, Status};
-use entity::{agency, creator, membership, split_list};
+use entity::{agency, creator, membership};
 use sea_orm::sea_query::{Expr, IntoCondition};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr,
@@ -21,18 +18,16 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::agencies::Page;
+use super::eligibility::{eligibility, member_count, used_quota};
 use super::{
     Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Role, Viewer,
     on_unique_violation, write_txn,
 };
 use crate::events::{EventKind, InvitationEvent};
 
-pub const COOLDOWN_DAYS: i64 = 30;
-pub const QUOTA_WINDOW_HOURS: i64 = 24;
 pub const MAX_MESSAGE_CHARS: usize = 500;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
 pub const MAX_ELIGIBILITY_BATCH: usize = 100;
-const MINIMUM_AGE_YEARS: u32 = 18;
 
 /// The status as of `now`: a PENDING invitation past its expiry reads as
 /// EXPIRED even before a sweep has persisted it.
@@ -45,7 +40,7 @@ pub fn effective_status(inv: &invitation::Model, now: DateTime<Utc>) -> Status {
 }
 
 /// Rows that read as `status` at `now` (see [`effective_status`]).
-fn status_condition(status: Status, now: DateTime<Utc>) -> Condition {
+pub(crate) fn status_condition(status: Status, now: DateTime<Utc>) -> Condition {
     use invitation::Column as C;
     match status {
         Status::Pending => Condition::all()
@@ -68,115 +63,6 @@ pub fn visible_to(viewer: &Viewer, inv: &invitation::Model) -> bool {
         Principal::Agency(id) => id == inv.agency_id,
         Principal::Anonymous => false,
     }
-}
-
-fn is_adult(birth_date: NaiveDate, today: NaiveDate) -> bool {
-    birth_date
-        .checked_add_months(Months::new(12 * MINIMUM_AGE_YEARS))
-        .is_some_and(|adult_on| adult_on <= today)
-}
-
-/// Why an agency may not invite a creator now; `None`: it may. Refusals
-/// are checked in the documented order, the first one wins. Runs a fixed
-/// number of queries whatever the number of creators.
-pub async fn eligibility(
-    conn: &impl ConnectionTrait,
-    agency: &agency::Model,
-    creator_ids: &[Uuid],
-    now: DateTime<Utc>,
-) -> Result<Vec<Option<RefusalCode>>, DbErr> {
-    use invitation::Column as I;
-    let ids = || creator_ids.iter().copied();
-    let creators: HashMap<Uuid, creator::Model> = creator::Entity::find()
-        .filter(creator::Column::Id.is_in(ids()))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
-    let members: HashSet<Uuid> = membership::Entity::find()
-        .filter(membership::Column::CreatorId.is_in(ids()))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|m| m.creator_id)
-        .collect();
-    let related: Vec<invitation::Model> = invitation::Entity::find()
-        .filter(I::AgencyId.eq(agency.id))
-        .filter(I::CreatorId.is_in(ids()))
-        .filter(
-            Condition::any()
-                .add(status_condition(Status::Pending, now))
-                .add(
-                    Condition::all()
-                        .add(I::Status.eq(Status::Declined))
-                        .add(I::RespondedAt.gt(now - Duration::days(COOLDOWN_DAYS))),
-                ),
-        )
-        .all(conn)
-        .await?;
-    let cooling: HashSet<Uuid> = related
-        .iter()
-        .filter(|i| i.status == Status::Declined)
-        .map(|i| i.creator_id)
-        .collect();
-    let pending: HashSet<Uuid> = related
-        .iter()
-        .filter(|i| i.status == Status::Pending)
-        .map(|i| i.creator_id)
-        .collect();
-    let member_count = member_count(conn, agency.id).await?;
-    let used = used_quota(conn, agency.id, now).await?;
-    let regions = split_list(&agency.regions);
-    let today = now.date_naive();
-
-    Ok(creator_ids
-        .iter()
-        .map(|id| {
-            let Some(c) = creators.get(id) else {
-                return Some(RefusalCode::NotFound);
-            };
-            if !c.discoverable {
-                Some(RefusalCode::NotDiscoverable)
-            } else if !is_adult(c.birth_date, today) || !regions.contains(&c.region) {
-                Some(RefusalCode::NotEligible)
-            } else if members.contains(id) {
-                Some(RefusalCode::AlreadyInAgency)
-            } else if cooling.contains(id) {
-                Some(RefusalCode::Cooldown)
-            } else if pending.contains(id) {
-                Some(RefusalCode::AlreadyInvited)
-            } else if member_count >= i64::from(agency.capacity) {
-                Some(RefusalCode::AgencyAtCapacity)
-            } else if used >= i64::from(agency.daily_invite_limit) {
-                Some(RefusalCode::QuotaExceeded)
-            } else {
-                None
-            }
-        })
-        .collect())
-}
-
-async fn member_count(conn: &impl ConnectionTrait, agency_id: Uuid) -> Result<i64, DbErr> {
-    let n = membership::Entity::find()
-        .filter(membership::Column::AgencyId.eq(agency_id))
-        .count(conn)
-        .await?;
-    Ok(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-/// Every invitation sent in the rolling window counts, whatever became of it.
-async fn used_quota(
-    conn: &impl ConnectionTrait,
-    agency_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<i64, DbErr> {
-    let n = invitation::Entity::find()
-        .filter(invitation::Column::AgencyId.eq(agency_id))
-        .filter(invitation::Column::CreatedAt.gt(now - Duration::hours(QUOTA_WINDOW_HOURS)))
-        .count(conn)
-        .await?;
-    Ok(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 fn refusal_message(code: RefusalCode) -> &'static str {
@@ -713,18 +599,5 @@ mod tests {
         assert!(parse_message(Some(&"é".repeat(501))).is_err());
         assert!(parse_message(Some("bell\u{7}")).is_err());
         assert!(parse_message(Some("nul\u{0}")).is_err());
-    }
-
-    #[test]
-    fn adulthood_starts_on_the_eighteenth_birthday() {
-        let birth = NaiveDate::from_ymd_opt(2008, 2, 29).unwrap();
-        assert!(!is_adult(
-            birth,
-            NaiveDate::from_ymd_opt(2026, 2, 27).unwrap()
-        ));
-        assert!(is_adult(
-            birth,
-            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()
-        ));
     }
 }

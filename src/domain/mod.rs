@@ -4,6 +4,7 @@
 
 pub mod agencies;
 pub mod creators;
+pub mod eligibility;
 pub mod invitations;
 pub mod memberships;
 pub mod values;
