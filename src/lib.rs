@@ -3,7 +3,9 @@
 //! Layout, outside in:
 //! * [`http`]: routes, GraphiQL, health, the bearer token → [`domain::Viewer`].
 //! * [`graphql`]: schema, thin resolvers, DataLoaders, error mapping.
-//! * [`domain`]: the rules (validation, visibility, authorisation).
+//! * [`domain`]: the rules (validation, visibility, authorisation,
+//!   eligibility, the invitation lifecycle).
+//! * [`events`]: invitation events, in process and across instances.
 //! * `entity` and `migration` crates: the storage, via sea-orm.
 //! * [`auth`]: JWT issue and verification; [`db`]: pools and migrations;
 //!   [`seed`]: deterministic fake data; [`config`]: the CLI.
