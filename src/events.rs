@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entity::invitation;
+use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -113,24 +114,43 @@ impl EventBus {
         }
     }
 
-    /// Re-broadcasts events other instances commit. Runs until the process
-    /// ends; sqlx's listener reconnects on its own after a lost connection.
-    pub fn listen_postgres(&self, database_url: &str) -> tokio::task::JoinHandle<()> {
+    /// Re-broadcasts events other instances commit. Returns once LISTEN is
+    /// in place, so an instance that reports ready misses nothing published
+    /// after; then relays until the process ends, reconnecting after a lost
+    /// connection (events published meanwhile are lost to this instance).
+    pub async fn listen_postgres(
+        &self,
+        database_url: &str,
+    ) -> Result<tokio::task::JoinHandle<()>, sea_orm::sqlx::Error> {
+        let first = Self::listener(database_url).await?;
         let bus = self.clone();
         let url = database_url.to_owned();
-        tokio::spawn(async move {
+        Ok(tokio::spawn(async move {
+            let mut listener = Some(first);
             loop {
-                if let Err(e) = bus.relay(&url).await {
-                    tracing::warn!(error = %e, "event listener failed; retrying");
+                let current = match listener.take() {
+                    Some(l) => Ok(l),
+                    None => Self::listener(&url).await,
+                };
+                let result = match current {
+                    Ok(l) => bus.relay(l).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "event listener failed; reconnecting");
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
-        })
+        }))
     }
 
-    async fn relay(&self, url: &str) -> Result<(), sea_orm::sqlx::Error> {
-        let mut listener = sea_orm::sqlx::postgres::PgListener::connect(url).await?;
+    async fn listener(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
+        let mut listener = PgListener::connect(url).await?;
         listener.listen(CHANNEL).await?;
+        Ok(listener)
+    }
+
+    async fn relay(&self, mut listener: PgListener) -> Result<(), sea_orm::sqlx::Error> {
         loop {
             let notification = listener.recv().await?;
             match serde_json::from_str::<Envelope>(notification.payload()) {

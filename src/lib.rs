@@ -53,7 +53,9 @@ pub struct Application {
     pub statements: StatementCounter,
     pub domain: Domain,
     expiry_sweep_interval: Duration,
-    database_url: String,
+    /// Relays other instances' events (PostgreSQL), listening before the
+    /// server reports ready.
+    event_relay: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -72,6 +74,17 @@ impl Application {
             keys: TokenKeys::new(&config.jwt_secret),
         };
         let router = http::router(state, &config.limits);
+        let event_relay = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            Some(
+                domain
+                    .events
+                    .listen_postgres(&config.database_url)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot LISTEN for events: {e}"))?,
+            )
+        } else {
+            None
+        };
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.addr))?;
@@ -82,7 +95,7 @@ impl Application {
             statements,
             domain,
             expiry_sweep_interval: config.expiry_sweep_interval,
-            database_url: config.database_url,
+            event_relay,
         })
     }
 
@@ -103,9 +116,7 @@ impl Application {
             self.domain.clone(),
             self.expiry_sweep_interval,
         )];
-        if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-            background.push(self.domain.events.listen_postgres(&self.database_url));
-        }
+        background.extend(self.event_relay);
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
