@@ -69,6 +69,9 @@ impl Subscription {
             }
             assert_ne!(msg["type"], "error", "{msg}");
         }
+        // The server polls the new stream (which registers the subscriber)
+        // right after answering the ping; leave it that moment.
+        tokio::time::sleep(Duration::from_millis(50)).await;
         this
     }
 
