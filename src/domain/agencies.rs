@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use super::values::{Category, Language, Region, Slug, parse_categories, parse_list, parse_name};
 use super::{
-    DomainError, DomainResult, Refusal, RefusalCode, Refusals, Role, Viewer, on_unique_violation,
+    DomainError, DomainResult, Page, Refusal, RefusalCode, Refusals, Role, Viewer,
+    on_unique_violation,
 };
 
 /// Invitations an agency may send per rolling 24 h unless told otherwise.
@@ -39,13 +40,6 @@ pub struct AgencyUpdate {
     pub capacity: Option<i32>,
     pub daily_invite_limit: Option<i32>,
     pub verified: Option<bool>,
-}
-
-/// A page of a keyset-paginated list.
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub has_next: bool,
-    pub total: u64,
 }
 
 fn check_range(
@@ -260,10 +254,9 @@ impl<'a> AgencyService<'a> {
         });
         refusals.into_result()?;
         let Some(existing) = self.find(target).await? else {
-            return Err(DomainError::refused(Refusal::new(
-                RefusalCode::NotFound,
+            return Err(DomainError::refused(Refusal::not_found(
                 &["input", "agencyId"],
-                "no such agency",
+                "agency",
             )));
         };
         let mut model: agency::ActiveModel = existing.into();

@@ -247,10 +247,9 @@ impl<'a> CreatorService<'a> {
         });
         refusals.into_result()?;
         let Some(existing) = self.find(target).await? else {
-            return Err(DomainError::refused(Refusal::new(
-                RefusalCode::NotFound,
+            return Err(DomainError::refused(Refusal::not_found(
                 &["input", "creatorId"],
-                "no such creator",
+                "creator",
             )));
         };
         let mut model: creator::ActiveModel = existing.into();
@@ -286,10 +285,9 @@ impl<'a> CreatorService<'a> {
             .one(&txn)
             .await?
         else {
-            return Err(DomainError::refused(Refusal::new(
-                RefusalCode::NotFound,
+            return Err(DomainError::refused(Refusal::not_found(
                 &["creatorId"],
-                "no such creator",
+                "creator",
             )));
         };
         if existing.discoverable == on {
@@ -350,8 +348,7 @@ impl<'a> CreatorService<'a> {
                 && !existing.contains(&id)
             {
                 refusals.push(
-                    Refusal::new(RefusalCode::NotFound, &["creatorId"], "no such creator")
-                        .under(&["input", &i.to_string()]),
+                    Refusal::not_found(&["creatorId"], "creator").under(&["input", &i.to_string()]),
                 );
             }
         }

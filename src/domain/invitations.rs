@@ -17,7 +17,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::agencies::Page;
+use super::Page;
 use super::eligibility::{eligibility, member_count, used_quota};
 use super::{
     Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Role, Viewer,
@@ -201,10 +201,9 @@ impl<'a> InvitationService<'a> {
             .one(&self.domain.db)
             .await?
         else {
-            return Err(DomainError::refused(Refusal::new(
-                RefusalCode::NotFound,
+            return Err(DomainError::refused(Refusal::not_found(
                 &["agencyId"],
-                "no such agency",
+                "agency",
             )));
         };
         Ok(eligibility(&self.domain.db, &agency, creator_ids, Utc::now()).await?)
@@ -242,10 +241,9 @@ impl<'a> InvitationService<'a> {
             .one(&txn)
             .await?
         else {
-            return Err(DomainError::refused(Refusal::new(
-                RefusalCode::NotFound,
+            return Err(DomainError::refused(Refusal::not_found(
                 &["input", "agencyId"],
-                "no such agency",
+                "agency",
             )));
         };
         if let Some(key) = &key
@@ -380,7 +378,10 @@ impl<'a> InvitationService<'a> {
             .one(&txn)
             .await?
         else {
-            return Err(refused(RefusalCode::NotFound, &["id"]));
+            return Err(DomainError::refused(Refusal::not_found(
+                &["id"],
+                "invitation",
+            )));
         };
         let already_member = membership::Entity::find()
             .filter(membership::Column::CreatorId.eq(creator_id))
@@ -448,7 +449,7 @@ impl<'a> InvitationService<'a> {
             .one(txn)
             .await?
             .filter(|inv| visible_to(viewer, inv))
-            .ok_or_else(|| refused(RefusalCode::NotFound, &["id"]))
+            .ok_or_else(|| DomainError::refused(Refusal::not_found(&["id"], "invitation")))
     }
 
     /// Persists the expiry of every PENDING invitation past `expires_at`

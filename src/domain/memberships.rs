@@ -4,7 +4,7 @@ use entity::{creator, membership};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use super::agencies::Page;
+use super::Page;
 use super::{
     Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Viewer, write_txn,
 };
@@ -30,11 +30,7 @@ impl<'a> MembershipService<'a> {
             .one(&txn)
             .await?
         else {
-            return Err(DomainError::refused(Refusal::new(
-                RefusalCode::NotFound,
-                &[],
-                "no such creator",
-            )));
+            return Err(DomainError::refused(Refusal::not_found(&[], "creator")));
         };
         let removed = membership::Entity::delete_many()
             .filter(membership::Column::CreatorId.eq(creator_id))

@@ -93,6 +93,11 @@ impl Refusal {
         }
     }
 
+    /// Nothing by that id, or nothing the viewer may see: the same answer.
+    pub fn not_found(field: &[&str], what: &str) -> Self {
+        Self::new(RefusalCode::NotFound, field, format!("no such {what}"))
+    }
+
     pub fn invalid(field: &[&str], message: impl Into<String>) -> Self {
         Self::new(RefusalCode::InvalidInput, field, message)
     }
@@ -132,6 +137,13 @@ impl DomainError {
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+/// A page of a keyset-paginated list.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_next: bool,
+    pub total: u64,
+}
 
 /// Turns a unique-constraint violation into a refusal, any other database
 /// error into itself: the database, not a prior SELECT, has the last word

@@ -99,6 +99,15 @@ impl Viewer {
         }
     }
 
+    /// Subscriptions: a signed-in viewer whose token may read.
+    pub fn require_signed_in_reader(&self) -> DomainResult<()> {
+        self.require_read()?;
+        if self.principal == Principal::Anonymous {
+            return Err(DomainError::Unauthenticated);
+        }
+        Ok(())
+    }
+
     /// The role's mutations (everything but stats ingestion).
     pub fn require_write(&self) -> DomainResult<()> {
         if self.principal == Principal::Anonymous {

@@ -3,7 +3,9 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use entity::{agency, split_list};
 
-use super::connection::{PageInfo, decode_cursor, encode_cursor, page_info, page_size};
+use super::connection::{
+    PageInfo, count, decode_cursor, decode_id_cursor, encode_cursor, page_info, page_size,
+};
 use super::creator::{Category, Creator, CreatorConnection, CreatorEdge, categories_of};
 use super::error::{GqlResultExt, UserError, bad_user_input, payload};
 use super::ids::{self, NodeKind};
@@ -67,14 +69,7 @@ impl Agency {
         after: Option<String>,
     ) -> async_graphql::Result<Option<CreatorConnection>> {
         let first = page_size(first)?;
-        let after_id = after
-            .as_deref()
-            .map(|c| {
-                decode_cursor(MEMBERS_CURSOR, c).and_then(|key| {
-                    uuid::Uuid::try_parse(&key).map_err(|_| bad_user_input("invalid cursor"))
-                })
-            })
-            .transpose()?;
+        let after_id = decode_id_cursor(MEMBERS_CURSOR, after.as_deref())?;
         let page = MembershipService::new(domain(ctx))
             .members(viewer(ctx), self.0.id, first, after_id)
             .await
@@ -91,7 +86,7 @@ impl Agency {
         Ok(Some(CreatorConnection {
             edges,
             page_info: page_info(&cursors, page.has_next, after.is_some()),
-            total_count: i32::try_from(page.total).unwrap_or(i32::MAX),
+            total_count: count(page.total),
         }))
     }
 
@@ -207,7 +202,7 @@ impl AgencyQuery {
         Ok(AgencyConnection {
             edges,
             page_info: page_info(&cursors, page.has_next, after.is_some()),
-            total_count: i32::try_from(page.total).unwrap_or(i32::MAX),
+            total_count: count(page.total),
         })
     }
 }

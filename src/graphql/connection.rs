@@ -3,6 +3,7 @@
 use async_graphql::SimpleObject;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use uuid::Uuid;
 
 use super::error::bad_user_input;
 
@@ -44,6 +45,22 @@ pub fn decode_cursor(list: &str, cursor: &str) -> async_graphql::Result<String> 
         Some((tag, key)) if tag == list => Ok(key.to_owned()),
         _ => Err(invalid()),
     }
+}
+
+/// A cursor whose key is a UUID (lists ordered by id).
+pub fn decode_id_cursor(list: &str, cursor: Option<&str>) -> async_graphql::Result<Option<Uuid>> {
+    cursor
+        .map(|c| {
+            let key = decode_cursor(list, c)?;
+            Uuid::try_parse(&key)
+                .map_err(|_| bad_user_input(format!("{c:?} is not a cursor of this list")))
+        })
+        .transpose()
+}
+
+/// A row count as a GraphQL Int (saturating; no list here comes close).
+pub fn count(n: u64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 /// Builds `PageInfo` from the cursors of a page's edges.

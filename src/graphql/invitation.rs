@@ -4,17 +4,16 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::invitation::{self, Status};
-use uuid::Uuid;
 
 use super::agency::Agency;
-use super::connection::{PageInfo, decode_cursor, encode_cursor, page_info, page_size};
+use super::connection::{PageInfo, count, decode_id_cursor, encode_cursor, page_info, page_size};
 use super::creator::Creator;
 use super::error::{
     GqlResultExt, INTERNAL_SERVER_ERROR, UserError, UserErrorCode, bad_user_input, coded, payload,
 };
 use super::ids::{self, NodeKind};
 use super::{domain, loaders, reader, viewer};
-use crate::domain::agencies::Page;
+use crate::domain::Page;
 use crate::domain::invitations::{
     InvitationListQuery, InvitationService, Owner, SendInvitation, effective_status,
     require_list_access,
@@ -114,13 +113,7 @@ pub async fn invitation_page(
 ) -> async_graphql::Result<Option<InvitationConnection>> {
     require_list_access(viewer(ctx), owner).gql()?;
     let first = page_size(first)?;
-    let after_id = after
-        .as_deref()
-        .map(|c| {
-            decode_cursor(INVITATIONS_CURSOR, c)
-                .and_then(|key| Uuid::try_parse(&key).map_err(|_| bad_user_input("invalid cursor")))
-        })
-        .transpose()?;
+    let after_id = decode_id_cursor(INVITATIONS_CURSOR, after.as_deref())?;
     let page: Page<invitation::Model> = InvitationService::new(domain(ctx))
         .list(
             owner,
@@ -144,7 +137,7 @@ pub async fn invitation_page(
     Ok(Some(InvitationConnection {
         edges,
         page_info: page_info(&cursors, page.has_next, after.is_some()),
-        total_count: i32::try_from(page.total).unwrap_or(i32::MAX),
+        total_count: count(page.total),
     }))
 }
 

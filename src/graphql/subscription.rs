@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt, stream};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::domain;
 use super::error::GqlResultExt;
 use super::invitation::Invitation;
-use super::{domain, reader};
-use crate::domain::{DomainError, Principal, invitations};
+use crate::domain::invitations;
 use crate::events::{self, EventKind};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +51,8 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = InvitationEvent> + use<>> {
-        let viewer = reader(ctx)?.clone();
-        if viewer.principal == Principal::Anonymous {
-            return Err(DomainError::Unauthenticated).gql();
-        }
+        let viewer = super::viewer(ctx).clone();
+        viewer.require_signed_in_reader().gql()?;
         let receiver = domain(ctx).events.subscribe();
         // A subscriber that falls more than the buffer behind skips ahead
         // rather than holding memory or slowing publishers.
