@@ -17,6 +17,7 @@ pub mod domain;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod ranking;
 pub mod seed;
 
 use std::future::Future;

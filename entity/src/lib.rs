@@ -10,6 +10,7 @@
 //! (fixed alphabet, no commas) before it is written.
 
 pub mod agency;
+pub mod change_log;
 pub mod creator;
 pub mod invitation;
 pub mod membership;

@@ -11,6 +11,7 @@ mod m20261125_000001_create_creators;
 mod m20261125_000002_create_agencies;
 mod m20261125_000003_create_invitations;
 mod m20261125_000004_create_memberships;
+mod m20261201_000005_create_change_log;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_create_agencies::Migration),
             Box::new(m20261125_000003_create_invitations::Migration),
             Box::new(m20261125_000004_create_memberships::Migration),
+            Box::new(m20261201_000005_create_change_log::Migration),
         ]
     }
 }

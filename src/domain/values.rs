@@ -232,6 +232,27 @@ impl Category {
         }
     }
 
+    /// The name in running text: "Gaming".
+    pub fn title(self) -> &'static str {
+        match self {
+            Category::Art => "Art",
+            Category::Beauty => "Beauty",
+            Category::Comedy => "Comedy",
+            Category::Dance => "Dance",
+            Category::Education => "Education",
+            Category::Fashion => "Fashion",
+            Category::Fitness => "Fitness",
+            Category::Food => "Food",
+            Category::Gaming => "Gaming",
+            Category::Lifestyle => "Lifestyle",
+            Category::Music => "Music",
+            Category::Shopping => "Shopping",
+            Category::Sports => "Sports",
+            Category::Tech => "Tech",
+            Category::Travel => "Travel",
+        }
+    }
+
     /// Parses a stored list; unknown names (none are ever written) are skipped.
     pub fn parse_stored(stored: &str) -> Vec<Category> {
         stored.split(',').filter_map(|s| s.parse().ok()).collect()
