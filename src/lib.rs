@@ -4,7 +4,9 @@
 //! * [`http`]: routes, GraphiQL, health, the bearer token → [`domain::Viewer`].
 //! * [`graphql`]: schema, thin resolvers, DataLoaders, error mapping.
 //! * [`domain`]: the rules (validation, visibility, authorisation,
-//!   eligibility, the invitation lifecycle).
+//!   eligibility, the invitation lifecycle), the one write path, and the
+//!   ranking index kept fresh.
+//! * [`ranking`]: the index and the scoring model; pure, no I/O.
 //! * [`events`]: invitation events, in process and across instances.
 //! * `entity` and `migration` crates: the storage, via sea-orm.
 //! * [`auth`]: JWT issue and verification; [`db`]: pools and migrations;
@@ -30,6 +32,7 @@ use tokio::net::TcpListener;
 use crate::auth::TokenKeys;
 use crate::config::LimitArgs;
 use crate::db::StatementCounter;
+use crate::domain::index::{LoadReport, RankingIndex};
 use crate::domain::invitations::InvitationService;
 use crate::domain::{Domain, Settings};
 use crate::events::EventBus;
@@ -53,6 +56,8 @@ pub struct Application {
     pub db: DatabaseConnection,
     pub statements: StatementCounter,
     pub domain: Domain,
+    /// What loading the ranking index took (printed at start).
+    pub index_report: LoadReport,
     expiry_sweep_interval: Duration,
     /// Relays other instances' events (PostgreSQL), listening before the
     /// server reports ready.
@@ -64,10 +69,12 @@ impl Application {
     pub async fn build(config: AppConfig) -> anyhow::Result<Self> {
         let (db, statements) = db::connect(&config.database_url).await?;
         db::migrate(&db).await?;
+        let (index, index_report) = RankingIndex::load(&db).await?;
         let domain = Domain {
             db: db.clone(),
             settings: config.settings,
             events: EventBus::new(),
+            index,
         };
         let state = http::AppState {
             schema: graphql::build_schema(domain.clone(), &config.limits),
@@ -95,6 +102,7 @@ impl Application {
             db,
             statements,
             domain,
+            index_report,
             expiry_sweep_interval: config.expiry_sweep_interval,
             event_relay,
         })

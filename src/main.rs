@@ -6,7 +6,7 @@ use agency_center::auth::{DEMO_SECRET, TokenKeys};
 use agency_center::config::{Cli, Command, SecretArgs, ServeArgs, TokenArgs, TokenSubject};
 use agency_center::domain::agencies::AgencyService;
 use agency_center::domain::creators::CreatorService;
-use agency_center::domain::{Principal, Settings};
+use agency_center::domain::{Domain, Principal, Settings};
 use agency_center::seed::{self, SeedPlan};
 use agency_center::{AppConfig, Application, db, graphql};
 use anyhow::Context;
@@ -72,6 +72,16 @@ fn secret(args: &SecretArgs, demo: bool) -> anyhow::Result<Vec<u8>> {
 
 async fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     let jwt_secret = secret(&args.secret, args.demo)?;
+    if args.demo {
+        // Written before the server loads its ranking index, so the index
+        // starts with the demo data (nothing else writes around the one
+        // write path while a server runs).
+        let (db, _) = db::connect(database_url).await?;
+        db::migrate(&db).await?;
+        if seed::seed_demo(&db).await? {
+            tracing::info!("seeded the demo data set");
+        }
+    }
     let app = Application::build(AppConfig {
         database_url: database_url.to_owned(),
         addr: args.addr,
@@ -83,10 +93,8 @@ async fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
         expiry_sweep_interval: args.expiry_sweep_interval,
     })
     .await?;
+    println!("{}", app.index_report);
     if args.demo {
-        if seed::seed_demo(&app.db).await? {
-            tracing::info!("seeded the demo data set");
-        }
         print_demo_banner(&app, &jwt_secret).await?;
     }
     println!("agency-center listening on http://{}", app.local_addr());
@@ -96,12 +104,12 @@ async fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
 async fn print_demo_banner(app: &Application, secret: &[u8]) -> anyhow::Result<()> {
     let keys = TokenKeys::new(secret);
     let ttl = Duration::from_secs(7 * 24 * 3600);
-    let creator = CreatorService::new(&app.db)
+    let creator = CreatorService::new(&app.domain)
         .find_by_handle(seed::DEMO_CREATOR)
         .await
         .ok()
         .flatten();
-    let agency = AgencyService::new(&app.db)
+    let agency = AgencyService::new(&app.domain)
         .find_by_slug(seed::DEMO_AGENCY)
         .await
         .ok()
@@ -152,8 +160,8 @@ async fn token(database_url: &str, args: TokenArgs) -> anyhow::Result<()> {
     let principal = match &args.subject {
         TokenSubject::Admin { name } => Principal::Admin(name.clone()),
         TokenSubject::Creator { handle } => {
-            let db = connect_existing(database_url).await?;
-            let creator = CreatorService::new(&db)
+            let domain = Domain::new(connect_existing(database_url).await?, Settings::default());
+            let creator = CreatorService::new(&domain)
                 .find_by_handle(handle)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -161,8 +169,8 @@ async fn token(database_url: &str, args: TokenArgs) -> anyhow::Result<()> {
             Principal::Creator(creator.id)
         }
         TokenSubject::Agency { slug } => {
-            let db = connect_existing(database_url).await?;
-            let agency = AgencyService::new(&db)
+            let domain = Domain::new(connect_existing(database_url).await?, Settings::default());
+            let agency = AgencyService::new(&domain)
                 .find_by_slug(slug)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?

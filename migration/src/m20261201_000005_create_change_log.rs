@@ -39,7 +39,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
             conn.execute_unprepared("CREATE INDEX idx_change_log_txid ON change_log (txid)")
-            .await?;
+                .await?;
         }
         Ok(())
     }

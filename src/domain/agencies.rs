@@ -3,14 +3,15 @@
 use chrono::Utc;
 use entity::{agency, join_list};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use super::values::{Category, Language, Region, Slug, parse_categories, parse_list, parse_name};
+use super::writes::ChangeKind;
 use super::{
-    DomainError, DomainResult, Page, Refusal, RefusalCode, Refusals, Role, Viewer,
+    Domain, DomainError, DomainResult, Page, Refusal, RefusalCode, Refusals, Role, Viewer,
     on_unique_violation,
 };
 
@@ -81,16 +82,16 @@ fn name(raw: &str) -> Result<String, Refusal> {
 }
 
 pub struct AgencyService<'a> {
-    db: &'a DatabaseConnection,
+    domain: &'a Domain,
 }
 
 impl<'a> AgencyService<'a> {
-    pub fn new(db: &'a DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(domain: &'a Domain) -> Self {
+        Self { domain }
     }
 
     pub async fn find(&self, id: Uuid) -> DomainResult<Option<agency::Model>> {
-        Ok(agency::Entity::find_by_id(id).one(self.db).await?)
+        Ok(agency::Entity::find_by_id(id).one(&self.domain.db).await?)
     }
 
     pub async fn find_by_slug(&self, raw: &str) -> DomainResult<Option<agency::Model>> {
@@ -98,7 +99,7 @@ impl<'a> AgencyService<'a> {
             Slug::parse(raw).map_err(|m| DomainError::refused(Refusal::invalid(&["slug"], m)))?;
         Ok(agency::Entity::find()
             .filter(agency::Column::Slug.eq(slug.as_ref()))
-            .one(self.db)
+            .one(&self.domain.db)
             .await?)
     }
 
@@ -120,7 +121,7 @@ impl<'a> AgencyService<'a> {
         }
         let total = agency::Entity::find()
             .filter(filter.clone())
-            .count(self.db)
+            .count(&self.domain.db)
             .await?;
         let mut page = agency::Entity::find().filter(filter);
         if let Some(after) = after {
@@ -129,7 +130,7 @@ impl<'a> AgencyService<'a> {
         let mut items = page
             .order_by_asc(agency::Column::Slug)
             .limit(first + 1)
-            .all(self.db)
+            .all(&self.domain.db)
             .await?;
         let has_next = items.len() as u64 > first;
         items.truncate(first as usize);
@@ -179,8 +180,9 @@ impl<'a> AgencyService<'a> {
             unreachable!("every None was recorded as a refusal");
         };
         let now = Utc::now();
+        let id = Uuid::now_v7();
         let model = agency::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(id),
             slug: Set(slug.to_string()),
             name: Set(name),
             regions: Set(join_list(&regions)),
@@ -192,7 +194,8 @@ impl<'a> AgencyService<'a> {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        model.insert(self.db).await.map_err(|e| {
+        let mut write = self.domain.begin_write().await?;
+        let created = model.insert(write.txn()).await.map_err(|e| {
             on_unique_violation(e, || {
                 Refusal::new(
                     RefusalCode::Duplicate,
@@ -200,7 +203,10 @@ impl<'a> AgencyService<'a> {
                     format!("slug {slug} is taken"),
                 )
             })
-        })
+        })?;
+        write.changed(ChangeKind::AgencyCreated, id, None);
+        write.commit().await?;
+        Ok(created)
     }
 
     /// An agency edits its own name, languages and specialties; markets,
@@ -253,7 +259,12 @@ impl<'a> AgencyService<'a> {
             ))
         });
         refusals.into_result()?;
-        let Some(existing) = self.find(target).await? else {
+        let mut write = self.domain.begin_write().await?;
+        let Some(existing) = agency::Entity::find_by_id(target)
+            .lock_exclusive()
+            .one(write.txn())
+            .await?
+        else {
             return Err(DomainError::refused(Refusal::not_found(
                 &["input", "agencyId"],
                 "agency",
@@ -282,6 +293,9 @@ impl<'a> AgencyService<'a> {
             model.verified = Set(v);
         }
         model.updated_at = Set(Utc::now());
-        Ok(model.update(self.db).await?)
+        let updated = model.update(write.txn()).await?;
+        write.changed(ChangeKind::AgencyUpdated, target, None);
+        write.commit().await?;
+        Ok(updated)
     }
 }

@@ -3,16 +3,17 @@
 use chrono::Utc;
 use entity::{creator, invitation, join_list, membership};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use super::values::{
     Category, Handle, Language, Region, parse_birth_date, parse_categories, parse_list, parse_name,
 };
+use super::writes::ChangeKind;
 use super::{
-    DomainError, DomainResult, Principal, Refusal, RefusalCode, Refusals, Role, Viewer,
+    Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Refusals, Role, Viewer,
     on_unique_violation,
 };
 
@@ -100,16 +101,16 @@ impl StatsRow {
 }
 
 pub struct CreatorService<'a> {
-    db: &'a DatabaseConnection,
+    domain: &'a Domain,
 }
 
 impl<'a> CreatorService<'a> {
-    pub fn new(db: &'a DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(domain: &'a Domain) -> Self {
+        Self { domain }
     }
 
     pub async fn find(&self, id: Uuid) -> DomainResult<Option<creator::Model>> {
-        Ok(creator::Entity::find_by_id(id).one(self.db).await?)
+        Ok(creator::Entity::find_by_id(id).one(&self.domain.db).await?)
     }
 
     /// Looks a handle up after normalising it; a malformed handle is refused.
@@ -118,7 +119,7 @@ impl<'a> CreatorService<'a> {
             .map_err(|m| DomainError::refused(Refusal::invalid(&["handle"], m)))?;
         Ok(creator::Entity::find()
             .filter(creator::Column::Handle.eq(handle.as_ref()))
-            .one(self.db)
+            .one(&self.domain.db)
             .await?)
     }
 
@@ -135,7 +136,8 @@ impl<'a> CreatorService<'a> {
             Principal::Anonymous => false,
             Principal::Creator(id) => id == creator.id,
             Principal::Agency(agency_id) => {
-                creator.discoverable || related_to_agency(self.db, agency_id, creator.id).await?
+                creator.discoverable
+                    || related_to_agency(&self.domain.db, agency_id, creator.id).await?
             }
         })
     }
@@ -185,8 +187,9 @@ impl<'a> CreatorService<'a> {
         else {
             unreachable!("every None was recorded as a refusal");
         };
+        let id = Uuid::now_v7();
         let model = creator::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(id),
             handle: Set(handle.to_string()),
             display_name: Set(display_name),
             region: Set(region.to_string()),
@@ -207,7 +210,8 @@ impl<'a> CreatorService<'a> {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        model.insert(self.db).await.map_err(|e| {
+        let mut write = self.domain.begin_write().await?;
+        let created = model.insert(write.txn()).await.map_err(|e| {
             on_unique_violation(e, || {
                 Refusal::new(
                     RefusalCode::Duplicate,
@@ -215,7 +219,10 @@ impl<'a> CreatorService<'a> {
                     format!("handle {handle} is taken"),
                 )
             })
-        })
+        })?;
+        write.creator_changed(ChangeKind::CreatorCreated, id);
+        write.commit().await?;
+        Ok(created)
     }
 
     /// A creator edits their own profile; an admin edits anyone's by id.
@@ -246,7 +253,12 @@ impl<'a> CreatorService<'a> {
             )
         });
         refusals.into_result()?;
-        let Some(existing) = self.find(target).await? else {
+        let mut write = self.domain.begin_write().await?;
+        let Some(existing) = creator::Entity::find_by_id(target)
+            .lock_exclusive()
+            .one(write.txn())
+            .await?
+        else {
             return Err(DomainError::refused(Refusal::not_found(
                 &["input", "creatorId"],
                 "creator",
@@ -263,7 +275,10 @@ impl<'a> CreatorService<'a> {
             model.categories = Set(Category::join(&cats));
         }
         model.updated_at = Set(Utc::now());
-        Ok(model.update(self.db).await?)
+        let updated = model.update(write.txn()).await?;
+        write.creator_changed(ChangeKind::CreatorProfile, target);
+        write.commit().await?;
+        Ok(updated)
     }
 
     /// The "Agency invitation" switch, for the viewer creator or, for an
@@ -278,11 +293,10 @@ impl<'a> CreatorService<'a> {
     ) -> DomainResult<creator::Model> {
         viewer.require_write()?;
         let target = viewer.acting_for(Role::Creator, named, &["creatorId"])?;
-        let now = Utc::now();
-        let txn = super::write_txn(self.db).await?;
+        let mut write = self.domain.begin_write().await?;
         let Some(existing) = creator::Entity::find_by_id(target)
             .lock_exclusive()
-            .one(&txn)
+            .one(write.txn())
             .await?
         else {
             return Err(DomainError::refused(Refusal::not_found(
@@ -293,12 +307,15 @@ impl<'a> CreatorService<'a> {
         if existing.discoverable == on {
             return Ok(existing);
         }
+        // Judged once the row is locked, so the stamp orders with the lock.
+        let now = Utc::now();
         let mut model: creator::ActiveModel = existing.into();
         model.discoverable = Set(on);
         model.discoverable_since = Set(on.then_some(now));
         model.updated_at = Set(now);
-        let updated = model.update(&txn).await?;
-        txn.commit().await?;
+        let updated = model.update(write.txn()).await?;
+        write.creator_changed(ChangeKind::CreatorDiscoverable, target);
+        write.commit().await?;
         Ok(updated)
     }
 
@@ -333,11 +350,11 @@ impl<'a> CreatorService<'a> {
         }
         refusals.into_result()?;
 
-        let txn = super::write_txn(self.db).await?;
+        let mut write = self.domain.begin_write().await?;
         let ids: Vec<Uuid> = seen.into_iter().collect();
         let existing: std::collections::HashSet<Uuid> = creator::Entity::find()
             .filter(creator::Column::Id.is_in(ids))
-            .all(&txn)
+            .all(write.txn())
             .await?
             .into_iter()
             .map(|c| c.id)
@@ -371,11 +388,12 @@ impl<'a> CreatorService<'a> {
                 .col_expr(creator::Column::EngagementRate, row.engagement_rate.into())
                 .col_expr(creator::Column::StatsUpdatedAt, now.into())
                 .filter(creator::Column::Id.eq(id))
-                .exec(&txn)
+                .exec(write.txn())
                 .await?;
             updated += result.rows_affected;
+            write.creator_changed(ChangeKind::CreatorStats, id);
         }
-        txn.commit().await?;
+        write.commit().await?;
         Ok(updated)
     }
 }

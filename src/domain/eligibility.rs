@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use entity::invitation::{self, Status};
 use entity::{agency, creator, membership, split_list};
 use sea_orm::{
@@ -17,12 +17,10 @@ use super::invitations::status_condition;
 
 pub const COOLDOWN_DAYS: i64 = 30;
 pub const QUOTA_WINDOW_HOURS: i64 = 24;
-const MINIMUM_AGE_YEARS: u32 = 18;
+pub(crate) const MINIMUM_AGE_YEARS: u32 = 18;
 
 fn is_adult(birth_date: NaiveDate, today: NaiveDate) -> bool {
-    birth_date
-        .checked_add_months(Months::new(12 * MINIMUM_AGE_YEARS))
-        .is_some_and(|adult_on| adult_on <= today)
+    super::index::adult_on(birth_date).is_some_and(|adult_on| adult_on <= today)
 }
 
 /// Why an agency may not invite a creator now; `None`: it may. Refusals

@@ -19,9 +19,10 @@ use uuid::Uuid;
 
 use super::Page;
 use super::eligibility::{eligibility, member_count, used_quota};
+use super::writes::ChangeKind;
 use super::{
     Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Role, Viewer,
-    on_unique_violation, write_txn,
+    on_unique_violation,
 };
 use crate::events::{EventKind, InvitationEvent};
 
@@ -235,10 +236,10 @@ impl<'a> InvitationService<'a> {
             .map_err(DomainError::refused)?;
 
         let now = Utc::now();
-        let txn = write_txn(&self.domain.db).await?;
+        let mut write = self.domain.begin_write().await?;
         let Some(agency) = agency::Entity::find_by_id(agency_id)
             .lock_exclusive()
-            .one(&txn)
+            .one(write.txn())
             .await?
         else {
             return Err(DomainError::refused(Refusal::not_found(
@@ -247,14 +248,14 @@ impl<'a> InvitationService<'a> {
             )));
         };
         if let Some(key) = &key
-            && let Some(first) = by_idempotency_key(&txn, agency_id, key).await?
+            && let Some(first) = by_idempotency_key(write.txn(), agency_id, key).await?
         {
             return Ok(first);
         }
         // A PENDING row past its expiry still holds the one-pending index:
         // persist its expiry first so the agency may invite again.
-        let mut events = expire(&txn, Some((agency_id, creator_id)), now).await?;
-        if let Some(code) = eligibility(&txn, &agency, &[creator_id], now).await?[0] {
+        let mut events = expire(write.txn(), Some((agency_id, creator_id)), now).await?;
+        if let Some(code) = eligibility(write.txn(), &agency, &[creator_id], now).await?[0] {
             return Err(eligibility_refusal(code));
         }
         let ttl =
@@ -270,12 +271,12 @@ impl<'a> InvitationService<'a> {
             expires_at: Set(now + ttl),
             responded_at: Set(None),
         }
-        .insert(&txn)
+        .insert(write.txn())
         .await;
         let created = match inserted {
             Ok(created) => created,
             Err(e) => {
-                drop(txn);
+                drop(write);
                 // Lost a race the locks did not cover: the key's first use
                 // wins, else the pending invitation that beat this one does.
                 if let Some(key) = &key
@@ -297,7 +298,8 @@ impl<'a> InvitationService<'a> {
             created.clone(),
             now,
         ));
-        self.commit(txn, events).await?;
+        write.emit(events);
+        write.commit().await?;
         Ok(created)
     }
 
@@ -332,12 +334,12 @@ impl<'a> InvitationService<'a> {
         to: Status,
     ) -> DomainResult<invitation::Model> {
         let now = Utc::now();
-        let txn = write_txn(&self.domain.db).await?;
-        let invitation = self.visible_for_update(&txn, viewer, id).await?;
+        let mut write = self.domain.begin_write().await?;
+        let invitation = self.visible_for_update(write.txn(), viewer, id).await?;
         if effective_status(&invitation, now) != Status::Pending {
             return Err(refused(RefusalCode::InvitationNotPending, &["id"]));
         }
-        let Some(updated) = transition(&txn, id, to, now).await? else {
+        let Some(updated) = transition(write.txn(), id, to, now).await? else {
             return Err(refused(RefusalCode::InvitationNotPending, &["id"]));
         };
         let kind = if to == Status::Withdrawn {
@@ -345,8 +347,8 @@ impl<'a> InvitationService<'a> {
         } else {
             EventKind::Declined
         };
-        self.commit(txn, vec![InvitationEvent::new(kind, updated.clone(), now)])
-            .await?;
+        write.emit(vec![InvitationEvent::new(kind, updated.clone(), now)]);
+        write.commit().await?;
         Ok(updated)
     }
 
@@ -361,13 +363,13 @@ impl<'a> InvitationService<'a> {
             ));
         };
         let now = Utc::now();
-        let txn = write_txn(&self.domain.db).await?;
+        let mut write = self.domain.begin_write().await?;
         // Creator first, then agency: every writer takes them in this order.
         creator::Entity::find_by_id(creator_id)
             .lock_exclusive()
-            .one(&txn)
+            .one(write.txn())
             .await?;
-        let invitation = self.visible_for_update(&txn, viewer, id).await?;
+        let invitation = self.visible_for_update(write.txn(), viewer, id).await?;
         match effective_status(&invitation, now) {
             Status::Pending => {}
             Status::Expired => return Err(refused(RefusalCode::InvitationExpired, &["id"])),
@@ -375,7 +377,7 @@ impl<'a> InvitationService<'a> {
         }
         let Some(agency) = agency::Entity::find_by_id(invitation.agency_id)
             .lock_exclusive()
-            .one(&txn)
+            .one(write.txn())
             .await?
         else {
             return Err(DomainError::refused(Refusal::not_found(
@@ -385,25 +387,26 @@ impl<'a> InvitationService<'a> {
         };
         let already_member = membership::Entity::find()
             .filter(membership::Column::CreatorId.eq(creator_id))
-            .count(&txn)
+            .count(write.txn())
             .await?
             > 0;
         if already_member {
             return Err(refused(RefusalCode::AlreadyInAgency, &["id"]));
         }
-        if member_count(&txn, agency.id).await? >= i64::from(agency.capacity) {
+        if member_count(write.txn(), agency.id).await? >= i64::from(agency.capacity) {
             return Err(refused(RefusalCode::AgencyAtCapacity, &["id"]));
         }
-        let Some(accepted) = transition(&txn, id, Status::Accepted, now).await? else {
+        let Some(accepted) = transition(write.txn(), id, Status::Accepted, now).await? else {
             return Err(refused(RefusalCode::InvitationNotPending, &["id"]));
         };
+        let membership_id = Uuid::now_v7();
         membership::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(membership_id),
             agency_id: Set(agency.id),
             creator_id: Set(creator_id),
             joined_at: Set(now),
         }
-        .insert(&txn)
+        .insert(write.txn())
         .await
         .map_err(|e| {
             on_unique_violation(e, || {
@@ -414,13 +417,18 @@ impl<'a> InvitationService<'a> {
                 )
             })
         })?;
+        write.changed(
+            ChangeKind::MembershipCreated,
+            membership_id,
+            Some(creator_id),
+        );
         let cancelled = invitation::Entity::update_many()
             .col_expr(invitation::Column::Status, Expr::value(Status::Cancelled))
             .col_expr(invitation::Column::RespondedAt, Expr::value(now))
             .filter(invitation::Column::CreatorId.eq(creator_id))
             .filter(invitation::Column::Status.eq(Status::Pending))
             .filter(invitation::Column::Id.ne(id))
-            .exec_with_returning(&txn)
+            .exec_with_returning(write.txn())
             .await?;
         let mut events = vec![InvitationEvent::new(
             EventKind::Accepted,
@@ -432,7 +440,8 @@ impl<'a> InvitationService<'a> {
                 .into_iter()
                 .map(|inv| InvitationEvent::new(EventKind::Cancelled, inv, now)),
         );
-        self.commit(txn, events).await?;
+        write.emit(events);
+        write.commit().await?;
         Ok(accepted)
     }
 
@@ -456,10 +465,11 @@ impl<'a> InvitationService<'a> {
     /// and emits EXPIRED for each; returns how many.
     pub async fn sweep_expired(&self) -> Result<usize, DbErr> {
         let now = Utc::now();
-        let txn = write_txn(&self.domain.db).await?;
-        let events = expire(&txn, None, now).await?;
+        let mut write = self.domain.begin_write().await?;
+        let events = expire(write.txn(), None, now).await?;
         let n = events.len();
-        self.commit(txn, events).await?;
+        write.emit(events);
+        write.commit().await?;
         Ok(n)
     }
 
@@ -498,19 +508,6 @@ impl<'a> InvitationService<'a> {
             has_next,
             total,
         })
-    }
-
-    /// Sends events to other instances within the transaction, commits,
-    /// then delivers them here.
-    async fn commit(
-        &self,
-        txn: DatabaseTransaction,
-        events: Vec<InvitationEvent>,
-    ) -> Result<(), DbErr> {
-        self.domain.events.notify_in(&txn, &events).await?;
-        txn.commit().await?;
-        self.domain.events.deliver(events);
-        Ok(())
     }
 }
 

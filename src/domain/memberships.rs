@@ -5,9 +5,8 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 use uuid::Uuid;
 
 use super::Page;
-use super::{
-    Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Viewer, write_txn,
-};
+use super::writes::ChangeKind;
+use super::{Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Viewer};
 
 pub struct MembershipService<'a> {
     domain: &'a Domain,
@@ -24,26 +23,29 @@ impl<'a> MembershipService<'a> {
         let Principal::Creator(creator_id) = viewer.principal else {
             return Err(DomainError::forbidden("only a creator leaves their agency"));
         };
-        let txn = write_txn(&self.domain.db).await?;
+        let mut write = self.domain.begin_write().await?;
         let Some(me) = creator::Entity::find_by_id(creator_id)
             .lock_exclusive()
-            .one(&txn)
+            .one(write.txn())
             .await?
         else {
             return Err(DomainError::refused(Refusal::not_found(&[], "creator")));
         };
         let removed = membership::Entity::delete_many()
             .filter(membership::Column::CreatorId.eq(creator_id))
-            .exec(&txn)
+            .exec_with_returning(write.txn())
             .await?;
-        if removed.rows_affected == 0 {
+        if removed.is_empty() {
             return Err(DomainError::refused(Refusal::new(
                 RefusalCode::NotInAgency,
                 &[],
                 "the creator is not in an agency",
             )));
         }
-        txn.commit().await?;
+        for ended in removed {
+            write.changed(ChangeKind::MembershipEnded, ended.id, Some(creator_id));
+        }
+        write.commit().await?;
         Ok(me)
     }
 

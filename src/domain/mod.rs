@@ -5,10 +5,12 @@
 pub mod agencies;
 pub mod creators;
 pub mod eligibility;
+pub mod index;
 pub mod invitations;
 pub mod memberships;
 pub mod values;
 pub mod viewer;
+pub mod writes;
 
 use std::time::Duration;
 
@@ -55,20 +57,34 @@ impl Default for Settings {
     }
 }
 
-/// What the lifecycle services work with: the store, the settings and the
-/// event bus. Cheap to clone.
+/// What the services work with: the store, the settings, the event bus
+/// and this instance's ranking index. Cheap to clone.
 #[derive(Clone)]
 pub struct Domain {
     pub db: DatabaseConnection,
     pub settings: Settings,
     pub events: EventBus,
+    pub index: index::RankingIndex,
 }
 
-/// Opens a transaction that writes. On SQLite it takes the write lock up
+impl Domain {
+    /// A domain with an empty, unloaded index (for tools that only read,
+    /// such as `token`); servers load theirs with [`index::RankingIndex::load`].
+    pub fn new(db: DatabaseConnection, settings: Settings) -> Self {
+        Self {
+            db,
+            settings,
+            events: EventBus::new(),
+            index: index::RankingIndex::default(),
+        }
+    }
+}
+
+/// Opens a transaction that writes (through [`writes::Write`] only). On SQLite it takes the write lock up
 /// front (`BEGIN IMMEDIATE`): a deferred transaction that read first could
 /// not upgrade while another writer commits, and would fail instead of
 /// waiting. PostgreSQL ignores the mode and relies on row locks.
-pub async fn write_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+pub(crate) async fn write_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()

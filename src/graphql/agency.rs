@@ -10,7 +10,7 @@ use super::creator::{Category, Creator, CreatorConnection, CreatorEdge, categori
 use super::error::{GqlResultExt, UserError, bad_user_input, payload};
 use super::ids::{self, NodeKind};
 use super::invitation::{InvitationConnection, InvitationStatus, invitation_page};
-use super::{db, domain, loaders, reader, viewer};
+use super::{domain, loaders, reader, viewer};
 use crate::domain::agencies::{AgencyService, AgencyUpdate, NewAgency};
 use crate::domain::invitations::{InvitationService, Owner};
 use crate::domain::memberships::MembershipService;
@@ -159,7 +159,7 @@ impl AgencyQuery {
         slug: Option<String>,
     ) -> async_graphql::Result<Option<Agency>> {
         reader(ctx)?;
-        let service = AgencyService::new(db(ctx));
+        let service = AgencyService::new(domain(ctx));
         let found = match (id, slug) {
             (Some(id), None) => {
                 let uuid = ids::decode(&id, NodeKind::Agency).map_err(bad_user_input)?;
@@ -186,7 +186,7 @@ impl AgencyQuery {
             .as_deref()
             .map(|c| decode_cursor(DIRECTORY_CURSOR, c))
             .transpose()?;
-        let page = AgencyService::new(db(ctx))
+        let page = AgencyService::new(domain(ctx))
             .directory(region.as_deref(), first, after_key.as_deref())
             .await
             .gql()?;
@@ -265,7 +265,7 @@ impl AgencyMutation {
         ctx: &Context<'_>,
         input: CreateAgencyInput,
     ) -> async_graphql::Result<AgencyPayload> {
-        let result = AgencyService::new(db(ctx))
+        let result = AgencyService::new(domain(ctx))
             .create(
                 viewer(ctx),
                 NewAgency {
@@ -293,7 +293,7 @@ impl AgencyMutation {
             .agency_id
             .as_deref()
             .map(|id| ids::decode(id, NodeKind::Agency));
-        let result = AgencyService::new(db(ctx))
+        let result = AgencyService::new(domain(ctx))
             .update(
                 viewer(ctx),
                 AgencyUpdate {

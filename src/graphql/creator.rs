@@ -9,7 +9,7 @@ use super::connection::PageInfo;
 use super::error::{GqlResultExt, UserError, bad_user_input, payload};
 use super::ids::{self, NodeKind};
 use super::invitation::{InvitationConnection, InvitationStatus, invitation_page};
-use super::{db, loaders, reader, viewer};
+use super::{domain, loaders, reader, viewer};
 use crate::domain::creators::{CreatorService, NewCreator, ProfileUpdate, StatsRow};
 use crate::domain::invitations::Owner;
 use crate::domain::memberships::MembershipService;
@@ -188,7 +188,7 @@ impl CreatorQuery {
         handle: Option<String>,
     ) -> async_graphql::Result<Option<Creator>> {
         let viewer = reader(ctx)?;
-        let service = CreatorService::new(db(ctx));
+        let service = CreatorService::new(domain(ctx));
         let found = match (id, handle) {
             (Some(id), None) => {
                 let uuid = ids::decode(&id, NodeKind::Creator).map_err(bad_user_input)?;
@@ -288,7 +288,7 @@ impl CreatorMutation {
         let named = creator_id
             .as_deref()
             .map(|id| ids::decode(id, NodeKind::Creator));
-        let result = CreatorService::new(db(ctx))
+        let result = CreatorService::new(domain(ctx))
             .set_discoverable(viewer(ctx), discoverable, named)
             .await;
         let (creator, user_errors) = payload(result)?;
@@ -300,11 +300,7 @@ impl CreatorMutation {
 
     /// The viewer creator leaves their agency; discoverability is unchanged.
     async fn leave_agency(&self, ctx: &Context<'_>) -> async_graphql::Result<CreatorPayload> {
-        CreatorPayload::from_result(
-            MembershipService::new(super::domain(ctx))
-                .leave(viewer(ctx))
-                .await,
-        )
+        CreatorPayload::from_result(MembershipService::new(domain(ctx)).leave(viewer(ctx)).await)
     }
 
     /// Admins only.
@@ -314,7 +310,7 @@ impl CreatorMutation {
         input: CreateCreatorInput,
     ) -> async_graphql::Result<CreatorPayload> {
         let viewer = viewer(ctx);
-        let result = CreatorService::new(db(ctx))
+        let result = CreatorService::new(domain(ctx))
             .create(
                 viewer,
                 NewCreator {
@@ -341,7 +337,7 @@ impl CreatorMutation {
             .creator_id
             .as_deref()
             .map(|id| ids::decode(id, NodeKind::Creator));
-        let result = CreatorService::new(db(ctx))
+        let result = CreatorService::new(domain(ctx))
             .update_profile(
                 viewer,
                 ProfileUpdate {
@@ -378,7 +374,7 @@ impl CreatorMutation {
             })
             .collect();
         let (updated, user_errors) = payload(
-            CreatorService::new(db(ctx))
+            CreatorService::new(domain(ctx))
                 .upsert_stats(viewer, rows)
                 .await,
         )?;

@@ -14,7 +14,6 @@ pub mod node;
 pub mod subscription;
 
 use async_graphql::{Context, MergedObject, Schema, SchemaBuilder};
-use sea_orm::DatabaseConnection;
 
 use crate::config::LimitArgs;
 use crate::domain::{Domain, Viewer};
@@ -64,10 +63,6 @@ pub fn sdl() -> String {
 
 pub(crate) fn domain<'a>(ctx: &Context<'a>) -> &'a Domain {
     ctx.data_unchecked::<Domain>()
-}
-
-pub(crate) fn db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {
-    &domain(ctx).db
 }
 
 pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> &'a Loaders {

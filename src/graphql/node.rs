@@ -7,7 +7,7 @@ use super::creator::Creator;
 use super::error::{GqlResultExt, bad_user_input};
 use super::ids::{self, NodeKind};
 use super::invitation::Invitation;
-use super::{db, reader};
+use super::{domain, reader};
 use crate::domain::agencies::AgencyService;
 use crate::domain::creators::CreatorService;
 use crate::domain::invitations::InvitationService;
@@ -50,11 +50,11 @@ impl NodeQuery {
     /// Any object by global ID; null if absent or not visible to the viewer.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
         let viewer = reader(ctx)?;
-        let db = db(ctx);
+        let domain = domain(ctx);
         let (kind, uuid) = ids::decode_any(&id).map_err(bad_user_input)?;
         Ok(match kind {
             NodeKind::Creator => {
-                let service = CreatorService::new(db);
+                let service = CreatorService::new(domain);
                 match service.find(uuid).await.gql()? {
                     Some(c) if service.visible_to(viewer, &c).await.gql()? => {
                         Some(Node::Creator(Creator(c)))
@@ -62,12 +62,12 @@ impl NodeQuery {
                     _ => None,
                 }
             }
-            NodeKind::Agency => AgencyService::new(db)
+            NodeKind::Agency => AgencyService::new(domain)
                 .find(uuid)
                 .await
                 .gql()?
                 .map(|a| Node::Agency(Agency(a))),
-            NodeKind::Invitation => InvitationService::new(super::domain(ctx))
+            NodeKind::Invitation => InvitationService::new(domain)
                 .find_visible(viewer, uuid)
                 .await
                 .gql()?
@@ -78,15 +78,19 @@ impl NodeQuery {
     /// The caller: role, and their creator or agency profile.
     async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<ViewerInfo> {
         let viewer = reader(ctx)?;
-        let db = db(ctx);
+        let domain = domain(ctx);
         let (creator, agency) = match viewer.principal {
             Principal::Creator(id) => (
-                CreatorService::new(db).find(id).await.gql()?.map(Creator),
+                CreatorService::new(domain)
+                    .find(id)
+                    .await
+                    .gql()?
+                    .map(Creator),
                 None,
             ),
             Principal::Agency(id) => (
                 None,
-                AgencyService::new(db).find(id).await.gql()?.map(Agency),
+                AgencyService::new(domain).find(id).await.gql()?.map(Agency),
             ),
             _ => (None, None),
         };

@@ -23,7 +23,8 @@ const LANGUAGE_BITS: u16 = 63;
 pub(super) const STATIC_SIGNALS: usize = 6;
 
 /// Bytes per creator in the arrays a scan reads (see [`Hot`]).
-pub const HOT_BYTES_PER_CREATOR: usize = 16 + 8 + 2 + 1 + 1 + 1 + 4 + 4 + 4 + 8 + 2 * STATIC_SIGNALS;
+pub const HOT_BYTES_PER_CREATOR: usize =
+    16 + 8 + 2 + 1 + 1 + 1 + 4 + 4 + 4 + 8 + 2 * STATIC_SIGNALS;
 
 /// What the index needs to know of a creator who may be ranked.
 #[derive(Debug, Clone)]
@@ -362,7 +363,11 @@ impl Index {
             + h.avg_viewers.capacity() * 8
             + h.signals.capacity() * 2 * STATIC_SIGNALS;
         let cold = self.cold.capacity() * std::mem::size_of::<Cold>()
-            + self.cold.iter().map(|c| c.languages.len() * 2).sum::<usize>();
+            + self
+                .cold
+                .iter()
+                .map(|c| c.languages.len() * 2)
+                .sum::<usize>();
         // A hashbrown entry is the key, the value and a control byte.
         let map = self.slots.capacity() * (16 + 4 + 1);
         Footprint {
@@ -448,10 +453,7 @@ mod tests {
         }
         let late = index.slot_of(Uuid::from_u128(65)).unwrap();
         assert_eq!(index.hot.languages[late], LANGUAGE_OVERFLOW);
-        assert_eq!(
-            index.languages.code(index.cold[late].languages[0]),
-            "l65"
-        );
+        assert_eq!(index.languages.code(index.cold[late].languages[0]), "l65");
     }
 
     #[test]
@@ -463,6 +465,9 @@ mod tests {
             index.upsert(r);
         }
         let live: usize = (0..10).map(|s| index.names.get(s).len()).sum();
-        assert!(index.names.text.len() <= live * 3, "arena grew without bound");
+        assert!(
+            index.names.text.len() <= live * 3,
+            "arena grew without bound"
+        );
     }
 }

@@ -17,8 +17,8 @@ pub mod query;
 pub use index::{CreatorRecord, Footprint, HOT_BYTES_PER_CREATOR, Index};
 pub use model::{SIGNAL_COUNT, Signal, Weights};
 pub use query::{
-    Agency, Component, Continuation, Filter, MAX_DIVERSE_RANK, RankError, Ranking,
-    Recommendation, Request,
+    Agency, Component, Continuation, Filter, MAX_DIVERSE_RANK, RankError, Ranking, Recommendation,
+    Request,
 };
 
 #[cfg(test)]

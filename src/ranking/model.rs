@@ -225,7 +225,10 @@ fn and_list<S: AsRef<str>>(items: &[S]) -> String {
         [one] => one.as_ref().to_owned(),
         [init @ .., last] => format!(
             "{} and {}",
-            init.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", "),
+            init.iter()
+                .map(AsRef::as_ref)
+                .collect::<Vec<_>>()
+                .join(", "),
             last.as_ref()
         ),
     }
@@ -248,15 +251,10 @@ pub fn reason(signal: Signal, facts: &Facts) -> String {
             facts.live_days_30d,
             facts.live_hours_30d.round()
         ),
-        Signal::Viewers => format!(
-            "{} viewers on average per LIVE",
-            compact(facts.avg_viewers)
-        ),
-        Signal::Engagement => format!(
-            "{:.1} % engagement rate",
-            facts.engagement_rate * 100.0
-        )
-        .replace(".0 %", " %"),
+        Signal::Viewers => format!("{} viewers on average per LIVE", compact(facts.avg_viewers)),
+        Signal::Engagement => {
+            format!("{:.1} % engagement rate", facts.engagement_rate * 100.0).replace(".0 %", " %")
+        }
         Signal::Momentum => {
             let pct = (facts.follower_growth_30d * 100.0).round();
             if pct >= 0.0 {
@@ -302,7 +300,17 @@ mod tests {
 
     #[test]
     fn every_static_signal_is_monotonic_in_its_statistic_and_within_0_1() {
-        let counts = [0i64, 1, 10, 100, 1_000, 50_000, 1_000_000, 10_000_000, i64::MAX];
+        let counts = [
+            0i64,
+            1,
+            10,
+            100,
+            1_000,
+            50_000,
+            1_000_000,
+            10_000_000,
+            i64::MAX,
+        ];
         assert_monotonic_in_unit_range(counts.iter().map(|&n| audience(n)), "audience");
         assert_monotonic_in_unit_range(counts.iter().map(|&n| monetization(n)), "monetization");
         assert_monotonic_in_unit_range(
@@ -311,7 +319,9 @@ mod tests {
         );
         assert_monotonic_in_unit_range((0..=30).map(|d| live_activity(d, 40.0)), "live days");
         assert_monotonic_in_unit_range(
-            [0.0, 1.0, 60.0, 120.0, 720.0].iter().map(|&h| live_activity(10, h)),
+            [0.0, 1.0, 60.0, 120.0, 720.0]
+                .iter()
+                .map(|&h| live_activity(10, h)),
             "live hours",
         );
         assert_monotonic_in_unit_range(
@@ -319,7 +329,9 @@ mod tests {
             "engagement",
         );
         assert_monotonic_in_unit_range(
-            [-1.0, -0.2, 0.0, 0.12, 1.0, 100.0].iter().map(|&g| momentum(g)),
+            [-1.0, -0.2, 0.0, 0.12, 1.0, 100.0]
+                .iter()
+                .map(|&g| momentum(g)),
             "momentum",
         );
         assert_eq!(audience(10_000_000), 1.0);
@@ -387,8 +399,14 @@ mod tests {
             opted_in_hours_ago: 50.0,
         };
         let r = |s| reason(s, &facts);
-        assert_eq!(r(Signal::LiveActivity), "LIVE on 24 of the last 30 days (62 hours)");
-        assert_eq!(r(Signal::LanguageMatch), "speaks French, as your agency does");
+        assert_eq!(
+            r(Signal::LiveActivity),
+            "LIVE on 24 of the last 30 days (62 hours)"
+        );
+        assert_eq!(
+            r(Signal::LanguageMatch),
+            "speaks French, as your agency does"
+        );
         assert_eq!(
             r(Signal::CategoryFit),
             "makes Gaming and Music content, as your agency specialises in"
@@ -398,6 +416,9 @@ mod tests {
         assert_eq!(r(Signal::Engagement), "9 % engagement rate");
         assert_eq!(r(Signal::Momentum), "followers up 12 % in 30 days");
         assert_eq!(r(Signal::Monetization), "90K diamonds received in 30 days");
-        assert_eq!(r(Signal::Freshness), "switched on Agency invitation 2 days ago");
+        assert_eq!(
+            r(Signal::Freshness),
+            "switched on Agency invitation 2 days ago"
+        );
     }
 }

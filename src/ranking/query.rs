@@ -567,7 +567,9 @@ impl Index {
             return Err(RankError::ForeignCursor);
         }
         let as_of = match req.after {
-            Some(after) => DateTime::from_timestamp(after.as_of, 0).ok_or(RankError::ForeignCursor)?,
+            Some(after) => {
+                DateTime::from_timestamp(after.as_of, 0).ok_or(RankError::ForeignCursor)?
+            }
             None => DateTime::from_timestamp(req.now.timestamp(), 0).unwrap_or(req.now),
         };
         let plan = Plan::new(self, req, as_of);

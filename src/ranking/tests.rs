@@ -24,11 +24,12 @@ fn record(n: u128, seed: u64) -> CreatorRecord {
         .wrapping_mul(6364136223846793005)
         .wrapping_add((n as u64).wrapping_mul(1442695040888963407));
     let pick = |shift: u32, m: u64| ((x >> shift) % m) as usize;
-    let cats = [
-        Category::ALL[pick(3, 15)],
-        Category::ALL[pick(9, 15)],
-    ];
-    let categories: Vec<Category> = if cats[0] == cats[1] { vec![cats[0]] } else { cats.to_vec() };
+    let cats = [Category::ALL[pick(3, 15)], Category::ALL[pick(9, 15)]];
+    let categories: Vec<Category> = if cats[0] == cats[1] {
+        vec![cats[0]]
+    } else {
+        cats.to_vec()
+    };
     CreatorRecord {
         id: Uuid::from_u128(n + 1),
         handle: format!("creator_{n}"),
@@ -78,10 +79,22 @@ fn request<'a>(
 /// Score from the raw record, written out independently of the scan.
 fn oracle_score(r: &CreatorRecord, agency: &Agency, weights: &Weights) -> f32 {
     let share = |a: usize, b: usize, shared: usize| {
-        if shared == 0 { 0.0 } else { shared as f32 / a.min(b) as f32 }
+        if shared == 0 {
+            0.0
+        } else {
+            shared as f32 / a.min(b) as f32
+        }
     };
-    let cat_shared = r.categories.iter().filter(|c| agency.specialties.contains(c)).count();
-    let lang_shared = r.languages.iter().filter(|l| agency.languages.contains(l)).count();
+    let cat_shared = r
+        .categories
+        .iter()
+        .filter(|c| agency.specialties.contains(c))
+        .count();
+    let lang_shared = r
+        .languages
+        .iter()
+        .filter(|l| agency.languages.contains(l))
+        .count();
     let q = |v: f32| dequantise(quantise(v));
     let values = [
         share(r.categories.len(), agency.specialties.len(), cat_shared),
@@ -106,8 +119,12 @@ fn oracle_admits(r: &CreatorRecord, agency: &Agency, f: &Filter, excluded: &[Uui
     let regions = f.regions.as_ref().unwrap_or(&agency.regions);
     regions.contains(&r.region)
         && r.adult_on.is_some_and(|d| d <= now().date_naive())
-        && f.categories.as_ref().is_none_or(|cs| r.categories.iter().any(|c| cs.contains(c)))
-        && f.languages.as_ref().is_none_or(|ls| r.languages.iter().any(|l| ls.contains(l)))
+        && f.categories
+            .as_ref()
+            .is_none_or(|cs| r.categories.iter().any(|c| cs.contains(c)))
+        && f.languages
+            .as_ref()
+            .is_none_or(|ls| r.languages.iter().any(|l| ls.contains(l)))
         && f.min_followers.is_none_or(|m| r.followers >= m)
         && f.max_followers.is_none_or(|m| r.followers <= m)
         && f.min_avg_viewers.is_none_or(|m| r.avg_viewers >= m)
@@ -120,7 +137,13 @@ fn oracle_admits(r: &CreatorRecord, agency: &Agency, f: &Filter, excluded: &[Uui
 }
 
 /// Every candidate in the pure order: (id, score).
-fn oracle(records: &[CreatorRecord], agency: &Agency, f: &Filter, excluded: &[Uuid], w: &Weights) -> Vec<(Uuid, f32)> {
+fn oracle(
+    records: &[CreatorRecord],
+    agency: &Agency,
+    f: &Filter,
+    excluded: &[Uuid],
+    w: &Weights,
+) -> Vec<(Uuid, f32)> {
     let mut all: Vec<(Uuid, f32)> = records
         .iter()
         .filter(|r| oracle_admits(r, agency, f, excluded))
@@ -139,18 +162,25 @@ fn arb_filter() -> impl Strategy<Value = Filter> {
         proptest::option::of(0i64..600_000),
         proptest::option::of(0.0f64..300.0),
         proptest::option::of(0i32..31),
-        proptest::option::of(proptest::sample::select(vec!["name 1", "CREATOR_1", "4", "zzz"])),
+        proptest::option::of(proptest::sample::select(vec![
+            "name 1",
+            "CREATOR_1",
+            "4",
+            "zzz",
+        ])),
     )
-        .prop_map(|(regions, languages, categories, min_f, max_f, min_v, min_d, query)| Filter {
-            regions: regions.map(|r| r.into_iter().map(String::from).collect()),
-            languages: languages.map(|l| l.into_iter().map(String::from).collect()),
-            categories,
-            min_followers: min_f,
-            max_followers: max_f,
-            min_avg_viewers: min_v,
-            min_live_days_30d: min_d,
-            query: query.map(String::from),
-        })
+        .prop_map(
+            |(regions, languages, categories, min_f, max_f, min_v, min_d, query)| Filter {
+                regions: regions.map(|r| r.into_iter().map(String::from).collect()),
+                languages: languages.map(|l| l.into_iter().map(String::from).collect()),
+                categories,
+                min_followers: min_f,
+                max_followers: max_f,
+                min_avg_viewers: min_v,
+                min_live_days_30d: min_d,
+                query: query.map(String::from),
+            },
+        )
 }
 
 proptest! {
@@ -212,7 +242,11 @@ fn contributions_sum_to_the_score_and_every_signal_is_listed() {
         }
         let momentum = r.explanation[Signal::Momentum.index()];
         assert_eq!((momentum.weight, momentum.contribution), (0.0, 0.0));
-        assert!(!r.reasons.is_empty() && r.reasons.len() <= 3, "{:?}", r.reasons);
+        assert!(
+            !r.reasons.is_empty() && r.reasons.len() <= 3,
+            "{:?}",
+            r.reasons
+        );
     }
     let ranks: Vec<u32> = page.items.iter().map(|r| r.rank).collect();
     assert_eq!(ranks, (1..=50).collect::<Vec<_>>());
@@ -228,8 +262,15 @@ fn a_single_weight_orders_by_that_signal_alone() {
         req.weights = Weights([0.0; SIGNAL_COUNT]);
         req.weights.0[signal.index()] = 1.0;
         let page = index.rank(&req).unwrap();
-        let values: Vec<f32> = page.items.iter().map(|r| r.explanation[signal.index()].value).collect();
-        assert!(values.windows(2).all(|w| w[0] >= w[1]), "{signal:?}: {values:?}");
+        let values: Vec<f32> = page
+            .items
+            .iter()
+            .map(|r| r.explanation[signal.index()].value)
+            .collect();
+        assert!(
+            values.windows(2).all(|w| w[0] >= w[1]),
+            "{signal:?}: {values:?}"
+        );
         for r in &page.items {
             assert!((r.score - r.explanation[signal.index()].value).abs() < 1e-6);
         }
@@ -275,8 +316,15 @@ fn later_pages_reuse_the_first_pages_instant() {
     later.now = now() + Duration::days(1);
     let second = index.rank(&later).unwrap();
     assert_eq!(second.as_of, first.as_of);
-    let a: Vec<(Uuid, f32, u32)> = first.items[5..].iter().map(|r| (r.id, r.score, r.rank)).collect();
-    let b: Vec<(Uuid, f32, u32)> = second.items.iter().map(|r| (r.id, r.score, r.rank)).collect();
+    let a: Vec<(Uuid, f32, u32)> = first.items[5..]
+        .iter()
+        .map(|r| (r.id, r.score, r.rank))
+        .collect();
+    let b: Vec<(Uuid, f32, u32)> = second
+        .items
+        .iter()
+        .map(|r| (r.id, r.score, r.rank))
+        .collect();
     assert_eq!(a, b);
 }
 
@@ -293,13 +341,24 @@ fn a_cursor_only_continues_the_ranking_it_came_from() {
     diverse.diversity = 0.5;
     assert_eq!(index.rank(&diverse).unwrap_err(), RankError::ForeignCursor);
     assert_eq!(Continuation::from_token(&cursor.to_token()), Some(cursor));
-    for bad in ["", "1", "2.7.0.0.p.0:0", "1.7.0.0.x.0:0", "1.7.0.0.d.99:1:0:0", "1.7.0.0.p.7fc00000:1"] {
+    for bad in [
+        "",
+        "1",
+        "2.7.0.0.p.0:0",
+        "1.7.0.0.x.0:0",
+        "1.7.0.0.d.99:1:0:0",
+        "1.7.0.0.p.7fc00000:1",
+    ] {
         assert_eq!(Continuation::from_token(bad), None, "{bad}");
     }
 }
 
 fn primary(index_records: &[CreatorRecord], id: Uuid) -> Category {
-    index_records.iter().find(|r| r.id == id).unwrap().categories[0]
+    index_records
+        .iter()
+        .find(|r| r.id == id)
+        .unwrap()
+        .categories[0]
 }
 
 #[test]
@@ -323,7 +382,10 @@ fn high_diversity_spreads_categories_and_zero_keeps_the_pure_order() {
     for r in &page.items {
         *per_category.entry(primary(&records, r.id)).or_insert(0) += 1;
     }
-    assert!(per_category.len() > top_pure.len(), "{per_category:?} vs {top_pure:?}");
+    assert!(
+        per_category.len() > top_pure.len(),
+        "{per_category:?} vs {top_pure:?}"
+    );
     assert!(per_category.values().all(|n| *n <= 2), "{per_category:?}");
     // Scores stay the creators' own; ranks are positions.
     for (i, r) in page.items.iter().enumerate() {
@@ -397,6 +459,9 @@ fn minors_and_excluded_creators_are_never_candidates() {
     let skip = [excluded.id];
     req.excluded = &skip;
     let page = index.rank(&req).unwrap();
-    assert_eq!(page.items.iter().map(|r| r.id).collect::<Vec<_>>(), vec![adult.id]);
+    assert_eq!(
+        page.items.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![adult.id]
+    );
     assert_eq!(page.total_candidates, 1);
 }

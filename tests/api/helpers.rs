@@ -7,7 +7,8 @@ use agency_center::auth::TokenKeys;
 use agency_center::config::LimitArgs;
 use agency_center::db::StatementCounter;
 pub use agency_center::domain::Principal as As;
-use agency_center::domain::Principal;
+use agency_center::domain::writes::ChangeKind;
+use agency_center::domain::{Domain, Principal};
 use agency_center::{AppConfig, Application};
 use entity::{creator, invitation, membership};
 use reqwest::StatusCode;
@@ -81,6 +82,9 @@ pub struct TestApp {
     pub database_url: String,
     pub db: DatabaseConnection,
     pub statements: StatementCounter,
+    /// The server's domain: fixtures write through its one write path, so
+    /// the server's ranking index sees them as it sees any mutation.
+    pub domain: Domain,
     pub client: reqwest::Client,
     keys: TokenKeys,
     _database: TestDb,
@@ -194,12 +198,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
     let base = format!("http://{}", app.local_addr());
     let db = app.db.clone();
     let statements = app.statements.clone();
+    let domain = app.domain.clone();
     tokio::spawn(app.run(std::future::pending()));
     TestApp {
         base,
         database_url,
         db,
         statements,
+        domain,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -292,24 +298,27 @@ impl TestApp {
         (id, uuid)
     }
 
-    /// Fixture shortcut until the lifecycle mutations exist: flips the
-    /// switch in the database.
+    /// Fixture: flips the switch without the API's authorisation.
     pub async fn set_discoverable(&self, creator_id: Uuid, on: bool) {
+        let mut write = self.domain.begin_write().await.expect("begin");
         let model = creator::Entity::find_by_id(creator_id)
-            .one(&self.db)
+            .one(write.txn())
             .await
             .expect("query")
             .expect("creator exists");
         let mut model: creator::ActiveModel = model.into();
         model.discoverable = Set(on);
         model.discoverable_since = Set(on.then(chrono::Utc::now));
-        model.update(&self.db).await.expect("update");
+        model.update(write.txn()).await.expect("update");
+        write.creator_changed(ChangeKind::CreatorDiscoverable, creator_id);
+        write.commit().await.expect("commit");
     }
 
     /// Fixture: a PENDING invitation from `agency` to `creator`.
     pub async fn insert_invitation(&self, agency: Uuid, creator: Uuid) -> Uuid {
         let now = chrono::Utc::now();
         let id = Uuid::now_v7();
+        let mut write = self.domain.begin_write().await.expect("begin");
         invitation::ActiveModel {
             id: Set(id),
             agency_id: Set(agency),
@@ -321,23 +330,29 @@ impl TestApp {
             expires_at: Set(now + chrono::Duration::days(7)),
             responded_at: Set(None),
         }
-        .insert(&self.db)
+        .insert(write.txn())
         .await
         .expect("insert invitation");
+        write.changed(ChangeKind::InvitationCreated, id, Some(creator));
+        write.commit().await.expect("commit");
         id
     }
 
     /// Fixture: `creator` is a member of `agency`.
     pub async fn insert_membership(&self, agency: Uuid, creator: Uuid) {
+        let mut write = self.domain.begin_write().await.expect("begin");
+        let id = Uuid::now_v7();
         membership::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(id),
             agency_id: Set(agency),
             creator_id: Set(creator),
             joined_at: Set(chrono::Utc::now()),
         }
-        .insert(&self.db)
+        .insert(write.txn())
         .await
         .expect("insert membership");
+        write.changed(ChangeKind::MembershipCreated, id, Some(creator));
+        write.commit().await.expect("commit");
     }
 
     pub async fn creator_count(&self) -> u64 {
@@ -462,13 +477,21 @@ pub async fn respond(app: &TestApp, token: Option<&str>, mutation: &str, id: &st
 impl TestApp {
     /// Isolation between rows of a matrix: no invitations, no memberships.
     pub async fn reset_lifecycle(&self) {
-        membership::Entity::delete_many()
-            .exec(&self.db)
+        let mut write = self.domain.begin_write().await.expect("begin");
+        let ended = membership::Entity::delete_many()
+            .exec_with_returning(write.txn())
             .await
             .expect("delete memberships");
-        invitation::Entity::delete_many()
-            .exec(&self.db)
+        for m in ended {
+            write.changed(ChangeKind::MembershipEnded, m.id, Some(m.creator_id));
+        }
+        let withdrawn = invitation::Entity::delete_many()
+            .exec_with_returning(write.txn())
             .await
             .expect("delete invitations");
+        for i in withdrawn {
+            write.changed(ChangeKind::InvitationAnswered, i.id, Some(i.creator_id));
+        }
+        write.commit().await.expect("commit");
     }
 }

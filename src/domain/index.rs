@@ -1,0 +1,288 @@
+//! This instance's ranking index, kept a faithful cache of the database.
+//!
+//! Loaded at start; refreshed for the creators a local write touched right
+//! after it commits ([`super::writes`]); and before every ranking query,
+//! brought up to date with what other instances committed, read from the
+//! change log by position. Applying a change means re-reading the
+//! creator's current row, so applying one twice, or late, is harmless.
+//!
+//! Out-of-order commits: on PostgreSQL a sequence value taken by a
+//! transaction that commits later can be smaller than one already read. So
+//! the reader does not trust "position > last"; it keeps a horizon, the
+//! `pg_snapshot_xmin` of its previous read (every transaction older than it
+//! has finished), and re-reads every row written by a transaction at or past
+//! it, skipping the positions it already applied. SQLite serialises writers
+//! (BEGIN IMMEDIATE), so there positions commit in order and
+//! "position > last" is exact.
+//!
+//! All refreshes run under one async mutex, so a refresh that read older
+//! rows can never overwrite one that read newer rows; rankings only take
+//! the index's read lock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{Months, NaiveDate};
+use entity::{creator, membership, split_list};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+use uuid::Uuid;
+
+use super::Category;
+use crate::ranking::{CreatorRecord, Footprint, Index};
+
+/// Creators re-read per statement (bound-parameter limits).
+const REFRESH_BATCH: usize = 1000;
+
+/// Where the reader stands in the change log.
+#[derive(Debug, Default)]
+struct LogCursor {
+    /// SQLite: the last position applied.
+    last_position: i64,
+    /// PostgreSQL: every transaction below this id had finished at the last read.
+    horizon: u64,
+    /// PostgreSQL: positions applied whose transaction is at or past the horizon.
+    applied: HashMap<i64, u64>,
+}
+
+struct Shared {
+    index: RwLock<Index>,
+    log: tokio::sync::Mutex<LogCursor>,
+}
+
+/// What loading the index took.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadReport {
+    pub footprint: Footprint,
+    pub elapsed: Duration,
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "index: {}, loaded in {:.1?}",
+            self.footprint, self.elapsed
+        )
+    }
+}
+
+/// A shared handle to the index; cheap to clone.
+#[derive(Clone)]
+pub struct RankingIndex(Arc<Shared>);
+
+impl Default for RankingIndex {
+    fn default() -> Self {
+        Self(Arc::new(Shared {
+            index: RwLock::new(Index::new()),
+            log: tokio::sync::Mutex::new(LogCursor::default()),
+        }))
+    }
+}
+
+/// The day a creator turns 18: the one rule for "adult" that both
+/// eligibility and the index use.
+pub fn adult_on(birth_date: NaiveDate) -> Option<NaiveDate> {
+    birth_date.checked_add_months(Months::new(12 * super::eligibility::MINIMUM_AGE_YEARS))
+}
+
+fn record(c: creator::Model) -> CreatorRecord {
+    CreatorRecord {
+        id: c.id,
+        region: c.region,
+        languages: split_list(&c.languages),
+        categories: Category::parse_stored(&c.categories),
+        adult_on: adult_on(c.birth_date),
+        discoverable_since: c.discoverable_since.unwrap_or(c.updated_at),
+        followers: c.followers,
+        avg_viewers: c.avg_viewers,
+        live_hours_30d: c.live_hours_30d,
+        live_days_30d: c.live_days_30d,
+        diamonds_30d: c.diamonds_30d,
+        follower_growth_30d: c.follower_growth_30d,
+        engagement_rate: c.engagement_rate,
+        handle: c.handle,
+        display_name: c.display_name,
+    }
+}
+
+/// Creators who may be ranked: discoverable and in no agency.
+fn rankable() -> sea_orm::Select<creator::Entity> {
+    creator::Entity::find()
+        .filter(creator::Column::Discoverable.eq(true))
+        .filter(
+            creator::Column::Id.not_in_subquery(
+                Query::select()
+                    .column(membership::Column::CreatorId)
+                    .from(membership::Entity)
+                    .to_owned(),
+            ),
+        )
+}
+
+#[derive(FromQueryResult)]
+struct LogRow {
+    position: Option<i64>,
+    creator_id: Option<Uuid>,
+    txid: Option<String>,
+    horizon: Option<String>,
+}
+
+impl RankingIndex {
+    /// Loads every rankable creator. The log position is taken first, so
+    /// whatever commits during the load is applied again afterwards.
+    pub async fn load(db: &DatabaseConnection) -> Result<(Self, LoadReport), DbErr> {
+        let started = Instant::now();
+        let handle = Self::default();
+        {
+            let mut cursor = handle.0.log.lock().await;
+            *cursor = start_of_log(db).await?;
+            let rows = rankable().all(db).await?;
+            let index = Index::from_records(rows.into_iter().map(record));
+            *handle.0.index.write().unwrap_or_else(|e| e.into_inner()) = index;
+        }
+        let footprint = handle.read().footprint();
+        Ok((
+            handle,
+            LoadReport {
+                footprint,
+                elapsed: started.elapsed(),
+            },
+        ))
+    }
+
+    /// The index, for a ranking scan.
+    pub fn read(&self) -> RwLockReadGuard<'_, Index> {
+        // A panic while writing leaves whole values behind: each field is
+        // assigned at once, so the index is still usable.
+        self.0.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Re-reads these creators and puts the index in line with their rows.
+    pub async fn refresh(&self, db: &DatabaseConnection, creators: &[Uuid]) -> Result<(), DbErr> {
+        if creators.is_empty() {
+            return Ok(());
+        }
+        let _serialised = self.0.log.lock().await;
+        self.reload(db, creators).await
+    }
+
+    async fn reload(&self, db: &DatabaseConnection, creators: &[Uuid]) -> Result<(), DbErr> {
+        let mut found = Vec::with_capacity(creators.len());
+        for batch in creators.chunks(REFRESH_BATCH) {
+            found.extend(
+                rankable()
+                    .filter(creator::Column::Id.is_in(batch.iter().copied()))
+                    .all(db)
+                    .await?,
+            );
+        }
+        let mut index = self.0.index.write().unwrap_or_else(|e| e.into_inner());
+        for id in creators {
+            if !found.iter().any(|c| c.id == *id) {
+                index.remove(*id);
+            }
+        }
+        for c in found {
+            index.upsert(record(c));
+        }
+        Ok(())
+    }
+
+    /// Applies what other instances committed since the last call.
+    pub async fn catch_up(&self, db: &DatabaseConnection) -> Result<usize, DbErr> {
+        let mut cursor = self.0.log.lock().await;
+        let creators = match db.get_database_backend() {
+            DatabaseBackend::Postgres => {
+                let rows = LogRow::find_by_statement(Statement::from_sql_and_values(
+                    DatabaseBackend::Postgres,
+                    "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) \
+                     SELECT c.position, c.creator_id, c.txid::text AS txid, h.x::text AS horizon \
+                     FROM h LEFT JOIN change_log c ON c.txid >= $1::text::xid8 \
+                     ORDER BY c.position",
+                    [cursor.horizon.to_string().into()],
+                ))
+                .all(db)
+                .await?;
+                let horizon = rows
+                    .first()
+                    .and_then(|r| r.horizon.as_deref())
+                    .and_then(|h| h.parse().ok())
+                    .unwrap_or(cursor.horizon);
+                let mut creators = Vec::new();
+                let mut applied = HashMap::new();
+                for row in rows {
+                    let (Some(position), Some(txid)) =
+                        (row.position, row.txid.and_then(|t| t.parse::<u64>().ok()))
+                    else {
+                        continue;
+                    };
+                    if !cursor.applied.contains_key(&position) {
+                        creators.extend(row.creator_id);
+                    }
+                    if txid >= horizon {
+                        applied.insert(position, txid);
+                    }
+                }
+                cursor.horizon = horizon;
+                cursor.applied = applied;
+                creators
+            }
+            _ => {
+                let rows: Vec<(i64, Option<Uuid>)> = entity::change_log::Entity::find()
+                    .select_only()
+                    .column(entity::change_log::Column::Position)
+                    .column(entity::change_log::Column::CreatorId)
+                    .filter(entity::change_log::Column::Position.gt(cursor.last_position))
+                    .order_by_asc(entity::change_log::Column::Position)
+                    .into_tuple()
+                    .all(db)
+                    .await?;
+                if let Some((last, _)) = rows.last() {
+                    cursor.last_position = *last;
+                }
+                rows.into_iter().filter_map(|(_, c)| c).collect()
+            }
+        };
+        let mut creators = creators;
+        creators.sort_unstable();
+        creators.dedup();
+        if !creators.is_empty() {
+            self.reload(db, &creators).await?;
+        }
+        Ok(creators.len())
+    }
+}
+
+/// Where a reader that has seen nothing yet starts.
+async fn start_of_log(db: &DatabaseConnection) -> Result<LogCursor, DbErr> {
+    let mut cursor = LogCursor::default();
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            let row = db
+                .query_one_raw(Statement::from_string(
+                    DatabaseBackend::Postgres,
+                    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x",
+                ))
+                .await?;
+            cursor.horizon = row
+                .and_then(|r| r.try_get::<String>("", "x").ok())
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(0);
+        }
+        _ => {
+            let last: Option<Option<i64>> = entity::change_log::Entity::find()
+                .select_only()
+                .column_as(entity::change_log::Column::Position.max(), "last")
+                .into_tuple()
+                .one(db)
+                .await?;
+            cursor.last_position = last.flatten().unwrap_or(0);
+        }
+    }
+    Ok(cursor)
+}

@@ -1,0 +1,144 @@
+//! The one write path. Every mutation opens a [`Write`], changes rows
+//! through its transaction, records what it changed, and commits through
+//! [`Write::commit`]: inside the transaction the change log rows are
+//! appended (and, on PostgreSQL, the events `pg_notify`d), then the
+//! transaction commits, then this instance's ranking index is refreshed for
+//! the creators touched and the events are delivered here. Dropping a
+//! `Write` without committing rolls everything back, log included.
+
+use chrono::Utc;
+use entity::change_log;
+use sea_orm::{DatabaseTransaction, DbErr, EntityTrait, Set};
+use uuid::Uuid;
+
+use super::{Domain, write_txn};
+use crate::events::InvitationEvent;
+
+/// What changed, as the change log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    CreatorCreated,
+    CreatorProfile,
+    CreatorDiscoverable,
+    CreatorStats,
+    AgencyCreated,
+    AgencyUpdated,
+    InvitationCreated,
+    InvitationAnswered,
+    MembershipCreated,
+    MembershipEnded,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::CreatorCreated => "creator.created",
+            ChangeKind::CreatorProfile => "creator.profile",
+            ChangeKind::CreatorDiscoverable => "creator.discoverable",
+            ChangeKind::CreatorStats => "creator.stats",
+            ChangeKind::AgencyCreated => "agency.created",
+            ChangeKind::AgencyUpdated => "agency.updated",
+            ChangeKind::InvitationCreated => "invitation.created",
+            ChangeKind::InvitationAnswered => "invitation.answered",
+            ChangeKind::MembershipCreated => "membership.created",
+            ChangeKind::MembershipEnded => "membership.ended",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Change {
+    kind: ChangeKind,
+    entity_id: Uuid,
+    creator_id: Option<Uuid>,
+}
+
+/// Rows per change-log INSERT: under both engines' bound-parameter limits.
+const LOG_BATCH: usize = 1000;
+
+/// One transaction of the domain and what it changed.
+pub struct Write<'d> {
+    domain: &'d Domain,
+    txn: DatabaseTransaction,
+    changes: Vec<Change>,
+    events: Vec<InvitationEvent>,
+}
+
+impl Domain {
+    /// Opens the transaction a mutation writes in.
+    pub async fn begin_write(&self) -> Result<Write<'_>, DbErr> {
+        Ok(Write {
+            domain: self,
+            txn: write_txn(&self.db).await?,
+            changes: Vec::new(),
+            events: Vec::new(),
+        })
+    }
+}
+
+impl Write<'_> {
+    pub fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// A creator's row (or whether they may be ranked) changed.
+    pub fn creator_changed(&mut self, kind: ChangeKind, creator_id: Uuid) {
+        self.changed(kind, creator_id, Some(creator_id));
+    }
+
+    /// An entity changed; `creator_id` names the creator it concerns.
+    pub fn changed(&mut self, kind: ChangeKind, entity_id: Uuid, creator_id: Option<Uuid>) {
+        self.changes.push(Change {
+            kind,
+            entity_id,
+            creator_id,
+        });
+    }
+
+    /// Invitation events to publish once the transaction commits; each is
+    /// logged as a change of its invitation.
+    pub fn emit(&mut self, events: impl IntoIterator<Item = InvitationEvent>) {
+        for event in events {
+            let kind = match event.kind {
+                crate::events::EventKind::Created => ChangeKind::InvitationCreated,
+                _ => ChangeKind::InvitationAnswered,
+            };
+            self.changed(kind, event.invitation.id, Some(event.invitation.creator_id));
+            self.events.push(event);
+        }
+    }
+
+    /// Logs the changes and commits; then refreshes this instance's index
+    /// and delivers the events. A failed refresh is logged, not returned:
+    /// the write stands, and the next ranking query re-reads the log.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        let Write {
+            domain,
+            txn,
+            changes,
+            events,
+        } = self;
+        let now = Utc::now();
+        for batch in changes.chunks(LOG_BATCH) {
+            change_log::Entity::insert_many(batch.iter().map(|c| change_log::ActiveModel {
+                kind: Set(c.kind.as_str().to_owned()),
+                entity_id: Set(c.entity_id),
+                creator_id: Set(c.creator_id),
+                committed_at: Set(now),
+                ..Default::default()
+            }))
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        domain.events.notify_in(&txn, &events).await?;
+        txn.commit().await?;
+        let mut creators: Vec<Uuid> = changes.iter().filter_map(|c| c.creator_id).collect();
+        creators.sort_unstable();
+        creators.dedup();
+        if let Err(e) = domain.index.refresh(&domain.db, &creators).await {
+            tracing::warn!(error = %e, "ranking index refresh after a commit failed");
+        }
+        domain.events.deliver(events);
+        Ok(())
+    }
+}
