@@ -8,6 +8,7 @@ pub mod eligibility;
 pub mod index;
 pub mod invitations;
 pub mod memberships;
+pub mod recommendations;
 pub mod values;
 pub mod viewer;
 pub mod writes;

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod invitation;
 pub mod loaders;
 pub mod node;
+pub mod recommendation;
 pub mod subscription;
 
 use async_graphql::{Context, MergedObject, Schema, SchemaBuilder};
@@ -27,6 +28,7 @@ pub struct QueryRoot(
     creator::CreatorQuery,
     agency::AgencyQuery,
     invitation::InvitationQuery,
+    recommendation::RecommendationQueryRoot,
 );
 
 #[derive(MergedObject, Default)]

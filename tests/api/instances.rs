@@ -13,9 +13,9 @@ use crate::events::Subscription;
 use crate::helpers::{Gql, SECRET, TestApp, invite, spawn_app};
 
 /// A second instance: the real binary, on the same database.
-struct Instance {
+pub(crate) struct Instance {
     child: Child,
-    base: String,
+    pub base: String,
 }
 
 impl Drop for Instance {
@@ -25,7 +25,7 @@ impl Drop for Instance {
     }
 }
 
-async fn second_instance(app: &TestApp) -> Instance {
+pub(crate) async fn second_instance(app: &TestApp) -> Instance {
     let mut child = Command::new(env!("CARGO_BIN_EXE_agency-center"))
         .args([
             "serve",
@@ -62,7 +62,7 @@ async fn second_instance(app: &TestApp) -> Instance {
     Instance { child, base }
 }
 
-async fn gql_at(base: &str, token: &str, query: &str, variables: serde_json::Value) -> Gql {
+pub(crate) async fn gql_at(base: &str, token: &str, query: &str, variables: serde_json::Value) -> Gql {
     let response = reqwest::Client::new()
         .post(format!("{base}/graphql"))
         .bearer_auth(token)

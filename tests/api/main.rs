@@ -14,6 +14,7 @@ mod lifecycle;
 mod loaders;
 mod mutations;
 mod pagination;
+mod ranking;
 mod schema;
 mod visibility;
 mod websocket;
