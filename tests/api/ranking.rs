@@ -404,3 +404,99 @@ async fn the_index_follows_every_write_at_once() {
     app.gql(Some(&alpha), "mutation { leaveAgency { userErrors { code } } }", json!({})).await.assert_ok();
     assert_eq!(ranked().await, ["alpha", "beta"]);
 }
+
+#[tokio::test]
+async fn a_write_through_one_instance_is_ranked_by_the_other_at_once() {
+    let a = spawn_app().await;
+    let (agency_id, _, token) = agency(&a).await;
+    let (one, one_uuid) = creator(&a, &Spec { followers: 1000, ..Spec::new("one") }).await;
+    creator(&a, &Spec { followers: 50_000, ..Spec::new("two") }).await;
+    let b = crate::instances::second_instance(&a).await;
+    let ranked_on_b = async |vars: Value| {
+        let mut vars = vars;
+        vars["agency"] = json!(agency_id);
+        let res = crate::instances::gql_at(&b.base, &token, RANK, vars).await;
+        handles(res.assert_ok())
+    };
+    assert_eq!(ranked_on_b(json!({})).await, ["two", "one"]);
+    // Switched off through A: the very next ranking on B leaves them out.
+    let one_token = a.token(As::Creator(one_uuid));
+    a.gql(Some(&one_token), "mutation { setDiscoverable(discoverable: false) { userErrors { code } } }", json!({}))
+        .await
+        .assert_ok();
+    assert_eq!(ranked_on_b(json!({})).await, ["two"]);
+    a.gql(Some(&one_token), "mutation { setDiscoverable(discoverable: true) { userErrors { code } } }", json!({}))
+        .await
+        .assert_ok();
+    assert_eq!(ranked_on_b(json!({})).await, ["two", "one"]);
+    // Stats and profile through A, likewise.
+    stats(&a, &one, 9_000_000, 20_000.0, 30, 0.25).await;
+    assert_eq!(ranked_on_b(json!({})).await, ["one", "two"]);
+    a.gql(Some(&one_token), "mutation { updateCreatorProfile(input: { displayName: \"Zephyrine\" }) { userErrors { code } } }", json!({}))
+        .await
+        .assert_ok();
+    assert_eq!(ranked_on_b(json!({"filter": {"query": "zephyr"}})).await, ["one"]);
+    // And the other way round: B's writes reach A's index.
+    let res = crate::instances::gql_at(&b.base, &one_token, "mutation { setDiscoverable(discoverable: false) { userErrors { code } } }", json!({})).await;
+    res.assert_ok();
+    assert_eq!(handles(rank_at(&a, &token, &agency_id, json!({})).await.assert_ok()), ["two"]);
+}
+
+/// On PostgreSQL a transaction can take a change-log position, hold it,
+/// and commit after a later position was read: the reader must still
+/// apply it.
+#[tokio::test]
+async fn a_change_committed_out_of_position_order_still_reaches_the_index() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = spawn_app().await;
+    if !app.database_url.starts_with("postgres") {
+        return; // SQLite serialises writers: positions commit in order.
+    }
+    let (agency_id, _, token) = agency(&app).await;
+    let (_, early) = creator(&app, &Spec { followers: 100, ..Spec::new("early") }).await;
+    let (_, late) = creator(&app, &Spec { followers: 200, ..Spec::new("late") }).await;
+    creator(&app, &Spec { followers: 50_000, ..Spec::new("base") }).await;
+    let ranked = async || handles(rank_at(&app, &token, &agency_id, json!({})).await.assert_ok());
+    assert_eq!(ranked().await, ["base", "late", "early"]);
+
+    // Another instance's writes, as its write path makes them.
+    let write = |id: Uuid, followers: i64| {
+        format!(
+            "UPDATE creators SET followers = {followers}, avg_viewers = {followers} / 100, \
+             diamonds_30d = {followers} WHERE id = '{id}'; \
+             INSERT INTO change_log (kind, entity_id, creator_id, committed_at) \
+             VALUES ('creator.stats', '{id}', '{id}', now())"
+        )
+    };
+    let first = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let second = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let held = first.begin().await.unwrap();
+    held.execute_unprepared(&write(early, 5_000_000)).await.unwrap();
+    let position = |conn: &sea_orm::DatabaseConnection| {
+        let conn = conn.clone();
+        async move {
+            let row = conn
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DatabaseBackend::Postgres,
+                    "SELECT max(position) AS p FROM change_log",
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "p").unwrap()
+        }
+    };
+    let visible_before = position(&second).await;
+    let later = second.begin().await.unwrap();
+    later.execute_unprepared(&write(late, 1_000_000)).await.unwrap();
+    later.commit().await.unwrap();
+    let after_later = position(&second).await;
+    assert!(after_later > visible_before + 1, "the held transaction took the position in between");
+
+    // The ranking sees the later commit, not the one still open...
+    assert_eq!(ranked().await, ["late", "base", "early"]);
+    held.commit().await.unwrap();
+    // ...and the held one once it commits, though its position is older
+    // than one the reader has already read.
+    assert_eq!(ranked().await, ["early", "late", "base"]);
+}
