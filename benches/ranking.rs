@@ -59,7 +59,13 @@ fn records(n: usize) -> Vec<CreatorRecord> {
 
 fn bench(c: &mut Criterion) {
     let agency = Agency {
-        regions: vec!["US".into(), "FR".into(), "GB".into(), "BR".into(), "DE".into()],
+        regions: vec![
+            "US".into(),
+            "FR".into(),
+            "GB".into(),
+            "BR".into(),
+            "DE".into(),
+        ],
         languages: vec!["en".into(), "fr".into(), "pt".into(), "de".into()],
         specialties: vec![Category::Gaming, Category::Music, Category::Dance],
     };
@@ -69,10 +75,15 @@ fn bench(c: &mut Criterion) {
     for n in [100_000, 1_000_000] {
         let index = Index::from_records(records(n));
         eprintln!("{}", index.footprint());
-        group.bench_with_input(BenchmarkId::new("floor: one pass", n), &index, |b, index| {
-            b.iter(|| black_box(index.memory_pass()))
-        });
-        for (name, diversity) in [("rank first 20", 0.0), ("rank first 20, diversity 0.5", 0.5)] {
+        group.bench_with_input(
+            BenchmarkId::new("floor: one pass", n),
+            &index,
+            |b, index| b.iter(|| black_box(index.memory_pass())),
+        );
+        for (name, diversity) in [
+            ("rank first 20", 0.0),
+            ("rank first 20, diversity 0.5", 0.5),
+        ] {
             group.bench_with_input(BenchmarkId::new(name, n), &index, |b, index| {
                 b.iter(|| {
                     let request = Request {

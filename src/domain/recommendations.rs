@@ -151,7 +151,10 @@ fn filter(
             "minAvgViewers must be a finite number >= 0".to_owned(),
         ));
     }
-    if raw.min_live_days_30d.is_some_and(|d| !(0..=30).contains(&d)) {
+    if raw
+        .min_live_days_30d
+        .is_some_and(|d| !(0..=30).contains(&d))
+    {
         refusals.push(invalid(
             "minLiveDays30d",
             "minLiveDays30d must be between 0 and 30".to_owned(),
@@ -382,7 +385,10 @@ mod tests {
         let Err(DomainError::Refused(refused)) = refusals.into_result() else {
             panic!("US is outside the agency's regions");
         };
-        assert_eq!(refused[0].field, Some(vec!["filter".into(), "regions".into()]));
+        assert_eq!(
+            refused[0].field,
+            Some(vec!["filter".into(), "regions".into()])
+        );
     }
 
     #[test]
@@ -394,9 +400,18 @@ mod tests {
         let id = Uuid::nil();
         let w = Weights::DEFAULT;
         let a = arguments_fingerprint(id, &f(&["FR", "BE"]), false, &w, 0.0);
-        assert_eq!(a, arguments_fingerprint(id, &f(&["BE", "FR"]), false, &w, 0.0));
+        assert_eq!(
+            a,
+            arguments_fingerprint(id, &f(&["BE", "FR"]), false, &w, 0.0)
+        );
         assert_ne!(a, arguments_fingerprint(id, &f(&["FR"]), false, &w, 0.0));
-        assert_ne!(a, arguments_fingerprint(id, &f(&["FR", "BE"]), true, &w, 0.0));
-        assert_ne!(a, arguments_fingerprint(id, &f(&["FR", "BE"]), false, &w, 0.5));
+        assert_ne!(
+            a,
+            arguments_fingerprint(id, &f(&["FR", "BE"]), true, &w, 0.0)
+        );
+        assert_ne!(
+            a,
+            arguments_fingerprint(id, &f(&["FR", "BE"]), false, &w, 0.5)
+        );
     }
 }

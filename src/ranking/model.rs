@@ -163,10 +163,23 @@ pub fn minutes(at: DateTime<Utc>) -> u32 {
     u32::try_from(at.timestamp().div_euclid(60)).unwrap_or(0)
 }
 
-/// 1 at opt-in, halving every 72 h; a future opt-in (clock skew) counts as now.
+/// Whole hours after which FRESHNESS is 0 (2⁻⁴⁰ before it: nothing left).
+const FRESHNESS_HOURS: usize = 40 * FRESHNESS_HALF_LIFE_HOURS as usize;
+
+/// FRESHNESS by whole hours since opt-in: a scan looks it up instead of
+/// computing a power for every creator.
+static FRESHNESS_BY_HOUR: std::sync::LazyLock<Box<[f32]>> = std::sync::LazyLock::new(|| {
+    (0..FRESHNESS_HOURS)
+        .map(|h| (-(h as f64) / FRESHNESS_HALF_LIFE_HOURS).exp2() as f32)
+        .collect()
+});
+
+/// 1 in the first hour after opt-in, halving every 72 h (by whole hours);
+/// a future opt-in (clock skew) counts as now.
+#[inline]
 pub fn freshness(since_minutes: u32, as_of_minutes: u32) -> f32 {
-    let age_hours = f64::from(as_of_minutes.saturating_sub(since_minutes)) / 60.0;
-    (-age_hours / FRESHNESS_HALF_LIFE_HOURS).exp2() as f32
+    let hours = (as_of_minutes.saturating_sub(since_minutes) / 60) as usize;
+    FRESHNESS_BY_HOUR.get(hours).copied().unwrap_or(0.0)
 }
 
 /// `|a ∩ b| / min(|a|, |b|)`: 1 when the smaller set is inside the larger.
@@ -345,6 +358,8 @@ mod tests {
         assert_eq!(freshness(now, now), 1.0);
         assert!((freshness(now - 72 * 60, now) - 0.5).abs() < 1e-6);
         assert!((freshness(now - 144 * 60, now) - 0.25).abs() < 1e-6);
+        assert_eq!(freshness(now - 59, now), 1.0, "by whole hours");
+        assert_eq!(freshness(0, now), 0.0, "long ago: nothing left");
         // Older opt-ins are never fresher.
         assert_monotonic_in_unit_range(
             (0..100).rev().map(|h| freshness(now - h * 60, now)),

@@ -280,6 +280,44 @@ impl TopK {
     }
 }
 
+/// `shared / min(count, other)` (see [`model::overlap`]) looked up instead
+/// of divided, for the set sizes creators have.
+struct OverlapTable {
+    by_shared_and_count: [[f32; 16]; 16],
+    other: u32,
+}
+
+impl OverlapTable {
+    fn new(other: u32) -> Self {
+        let mut by_shared_and_count = [[0.0; 16]; 16];
+        for (shared, row) in by_shared_and_count.iter_mut().enumerate().skip(1) {
+            for (count, cell) in row.iter_mut().enumerate() {
+                *cell = Self::compute(shared as u32, count as u32, other);
+            }
+        }
+        Self {
+            by_shared_and_count,
+            other,
+        }
+    }
+
+    fn compute(shared: u32, count: u32, other: u32) -> f32 {
+        if shared == 0 {
+            return 0.0;
+        }
+        shared as f32 / count.min(other) as f32
+    }
+
+    #[inline]
+    fn get(&self, shared: u32, count: u32) -> f32 {
+        if shared < 16 && count < 16 {
+            self.by_shared_and_count[shared as usize][count as usize]
+        } else {
+            Self::compute(shared, count, self.other)
+        }
+    }
+}
+
 /// A query compiled against the index's codes.
 struct Plan {
     regions: [u64; 4],
@@ -293,8 +331,9 @@ struct Plan {
     languages: Option<(u64, Vec<u16>)>,
     agency_languages: u64,
     agency_overflow: Vec<u16>,
-    agency_language_count: u32,
+    language_overlap: OverlapTable,
     specialties: u16,
+    category_overlap: OverlapTable,
     query: Option<memmem::Finder<'static>>,
     factors: [f32; SIGNAL_COUNT],
     as_of_minutes: u32,
@@ -330,6 +369,11 @@ impl Plan {
         }
         let clamp_u32 = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
         let (agency_languages, agency_overflow) = language_mask(index, &req.agency.languages);
+        let specialties = req
+            .agency
+            .specialties
+            .iter()
+            .fold(0u16, |m, c| m | category_bit(*c));
         let mut excluded: Vec<u32> = req
             .excluded
             .iter()
@@ -354,12 +398,9 @@ impl Plan {
             languages: f.languages.as_ref().map(|l| language_mask(index, l)),
             agency_languages,
             agency_overflow,
-            agency_language_count: req.agency.languages.len() as u32,
-            specialties: req
-                .agency
-                .specialties
-                .iter()
-                .fold(0, |m, c| m | category_bit(*c)),
+            language_overlap: OverlapTable::new(req.agency.languages.len() as u32),
+            specialties,
+            category_overlap: OverlapTable::new(specialties.count_ones()),
             query: f
                 .query
                 .as_ref()
@@ -417,11 +458,10 @@ impl Plan {
     fn language_match(&self, index: &Index, s: usize) -> f32 {
         let langs = index.hot.languages[s];
         if langs & LANGUAGE_OVERFLOW == 0 {
-            let shared = (langs & self.agency_languages).count_ones();
-            if shared == 0 {
-                return 0.0;
-            }
-            return shared as f32 / langs.count_ones().min(self.agency_language_count) as f32;
+            return self.language_overlap.get(
+                (langs & self.agency_languages).count_ones(),
+                langs.count_ones(),
+            );
         }
         let list = &index.cold[s].languages;
         let shared = list
@@ -434,10 +474,7 @@ impl Plan {
                 }
             })
             .count();
-        if shared == 0 {
-            return 0.0;
-        }
-        shared as f32 / (list.len() as u32).min(self.agency_language_count) as f32
+        self.language_overlap.get(shared as u32, list.len() as u32)
     }
 
     #[inline]
@@ -445,7 +482,10 @@ impl Plan {
         let h = &index.hot;
         let q = &h.signals[s];
         [
-            model::overlap(u64::from(h.categories[s]), u64::from(self.specialties)),
+            self.category_overlap.get(
+                (h.categories[s] & self.specialties).count_ones(),
+                h.categories[s].count_ones(),
+            ),
             self.language_match(index, s),
             dequantise(q[0]),
             dequantise(q[1]),

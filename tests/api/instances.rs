@@ -62,7 +62,12 @@ pub(crate) async fn second_instance(app: &TestApp) -> Instance {
     Instance { child, base }
 }
 
-pub(crate) async fn gql_at(base: &str, token: &str, query: &str, variables: serde_json::Value) -> Gql {
+pub(crate) async fn gql_at(
+    base: &str,
+    token: &str,
+    query: &str,
+    variables: serde_json::Value,
+) -> Gql {
     let response = reqwest::Client::new()
         .post(format!("{base}/graphql"))
         .bearer_auth(token)

@@ -70,7 +70,15 @@ pub async fn creator(app: &TestApp, s: &Spec) -> (String, Uuid) {
         )
         .await;
     on.assert_ok();
-    stats(app, &id, s.followers, s.avg_viewers, s.live_days, s.engagement).await;
+    stats(
+        app,
+        &id,
+        s.followers,
+        s.avg_viewers,
+        s.live_days,
+        s.engagement,
+    )
+    .await;
     (id, uuid)
 }
 
@@ -84,7 +92,12 @@ pub async fn stats(app: &TestApp, id: &str, followers: i64, avg: f64, days: i64,
                 "followerGrowth30d": 0.0, "engagementRate": engagement}]}),
         )
         .await;
-    assert_eq!(res.assert_ok()["upsertCreatorStats"]["updated"], 1, "{}", res.body);
+    assert_eq!(
+        res.assert_ok()["upsertCreatorStats"]["updated"],
+        1,
+        "{}",
+        res.body
+    );
 }
 
 pub async fn rank_at(app: &TestApp, token: &str, agency: &str, vars: Value) -> Gql {
@@ -132,12 +145,44 @@ async fn candidates_are_ranked_explained_and_filtered() {
         ..Spec::new("star.fr")
     };
     creator(&app, &star).await;
-    creator(&app, &Spec { region: "BE", languages: &["fr", "nl"], categories: &["MUSIC", "DANCE"], ..Spec::new("belgian.music") }).await;
-    creator(&app, &Spec { categories: &["COMEDY"], languages: &["en"], followers: 500, ..Spec::new("small.comedy") }).await;
+    creator(
+        &app,
+        &Spec {
+            region: "BE",
+            languages: &["fr", "nl"],
+            categories: &["MUSIC", "DANCE"],
+            ..Spec::new("belgian.music")
+        },
+    )
+    .await;
+    creator(
+        &app,
+        &Spec {
+            categories: &["COMEDY"],
+            languages: &["en"],
+            followers: 500,
+            ..Spec::new("small.comedy")
+        },
+    )
+    .await;
     // Never candidates: another market, a minor, switched off, a member,
     // pending-invited (unless asked), in cooldown.
-    creator(&app, &Spec { region: "US", ..Spec::new("us.creator") }).await;
-    creator(&app, &Spec { birth_date: "2012-01-01", ..Spec::new("minor.fr") }).await;
+    creator(
+        &app,
+        &Spec {
+            region: "US",
+            ..Spec::new("us.creator")
+        },
+    )
+    .await;
+    creator(
+        &app,
+        &Spec {
+            birth_date: "2012-01-01",
+            ..Spec::new("minor.fr")
+        },
+    )
+    .await;
     let (_, off) = creator(&app, &Spec::new("switched.off")).await;
     app.set_discoverable(off, false).await;
     let (_, member) = creator(&app, &Spec::new("member.fr")).await;
@@ -147,8 +192,13 @@ async fn candidates_are_ranked_explained_and_filtered() {
     app.insert_invitation(agency_uuid, invited).await;
     let (_, cooled) = creator(&app, &Spec::new("declined.fr")).await;
     let inv = app.insert_invitation(agency_uuid, cooled).await;
-    let decline = respond(&app, Some(&app.token(As::Creator(cooled))), "declineInvitation",
-        &crate::helpers::global_id("Invitation", inv)).await;
+    let decline = respond(
+        &app,
+        Some(&app.token(As::Creator(cooled))),
+        "declineInvitation",
+        &crate::helpers::global_id("Invitation", inv),
+    )
+    .await;
     decline.assert_ok();
 
     let res = rank_at(&app, &token, &agency_id, json!({})).await;
@@ -164,49 +214,111 @@ async fn candidates_are_ranked_explained_and_filtered() {
         assert!(score <= last && (0.0..=1.0).contains(&score));
         last = score;
         let explanation = edge["explanation"].as_array().unwrap();
-        let signals: Vec<&str> = explanation.iter().map(|c| c["signal"].as_str().unwrap()).collect();
-        assert_eq!(signals, ["CATEGORY_FIT", "LANGUAGE_MATCH", "AUDIENCE", "LIVE_ACTIVITY", "VIEWERS",
-            "ENGAGEMENT", "MOMENTUM", "MONETIZATION", "FRESHNESS"]);
-        let sum: f64 = explanation.iter().map(|c| c["contribution"].as_f64().unwrap()).sum();
+        let signals: Vec<&str> = explanation
+            .iter()
+            .map(|c| c["signal"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            signals,
+            [
+                "CATEGORY_FIT",
+                "LANGUAGE_MATCH",
+                "AUDIENCE",
+                "LIVE_ACTIVITY",
+                "VIEWERS",
+                "ENGAGEMENT",
+                "MOMENTUM",
+                "MONETIZATION",
+                "FRESHNESS"
+            ]
+        );
+        let sum: f64 = explanation
+            .iter()
+            .map(|c| c["contribution"].as_f64().unwrap())
+            .sum();
         assert!((sum - score).abs() < 1e-5, "{sum} vs {score}");
     }
     let star_reasons = &conn["edges"][0]["reasons"];
-    assert!(star_reasons.as_array().unwrap().iter().any(|r| r == "LIVE on 28 of the last 30 days (56 hours)"
-        || r == "makes Gaming content, as your agency specialises in"
-        || r == "speaks French, as your agency does"), "{star_reasons}");
+    assert!(
+        star_reasons
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "LIVE on 28 of the last 30 days (56 hours)"
+                || r == "makes Gaming content, as your agency specialises in"
+                || r == "speaks French, as your agency does"),
+        "{star_reasons}"
+    );
 
     let filtered = |filter: Value| {
         let (app, token, agency_id) = (&app, &token, &agency_id);
         async move {
             let res = rank_at(app, token, agency_id, json!({"filter": filter})).await;
             let data = res.assert_ok().clone();
-            (handles(&data), data["recommendedCreators"]["totalCandidates"].as_i64().unwrap())
+            (
+                handles(&data),
+                data["recommendedCreators"]["totalCandidates"]
+                    .as_i64()
+                    .unwrap(),
+            )
         }
     };
-    assert_eq!(filtered(json!({"regions": ["be"]})).await, (vec!["belgian.music".to_owned()], 1));
-    assert_eq!(filtered(json!({"languages": ["EN"]})).await.0, ["small.comedy"]);
-    assert_eq!(filtered(json!({"categories": ["DANCE", "COMEDY"]})).await.0, ["belgian.music", "small.comedy"]);
+    assert_eq!(
+        filtered(json!({"regions": ["be"]})).await,
+        (vec!["belgian.music".to_owned()], 1)
+    );
+    assert_eq!(
+        filtered(json!({"languages": ["EN"]})).await.0,
+        ["small.comedy"]
+    );
+    assert_eq!(
+        filtered(json!({"categories": ["DANCE", "COMEDY"]})).await.0,
+        ["belgian.music", "small.comedy"]
+    );
     assert_eq!(filtered(json!({"minFollowers": 10000})).await.1, 2);
-    assert_eq!(filtered(json!({"maxFollowers": 10000})).await.0, ["belgian.music", "small.comedy"]);
-    assert_eq!(filtered(json!({"minAvgViewers": 1000})).await.0, ["star.fr"]);
+    assert_eq!(
+        filtered(json!({"maxFollowers": 10000})).await.0,
+        ["belgian.music", "small.comedy"]
+    );
+    assert_eq!(
+        filtered(json!({"minAvgViewers": 1000})).await.0,
+        ["star.fr"]
+    );
     assert_eq!(filtered(json!({"minLiveDays30d": 20})).await.0, ["star.fr"]);
-    assert_eq!(filtered(json!({"query": "DISPLAY SMALL"})).await.0, ["small.comedy"]);
-    assert_eq!(filtered(json!({"query": "belgian"})).await.0, ["belgian.music"]);
+    assert_eq!(
+        filtered(json!({"query": "DISPLAY SMALL"})).await.0,
+        ["small.comedy"]
+    );
+    assert_eq!(
+        filtered(json!({"query": "belgian"})).await.0,
+        ["belgian.music"]
+    );
     assert_eq!(filtered(json!({"query": "nobody"})).await, (vec![], 0));
     assert_eq!(
-        filtered(json!({"regions": ["FR"], "minFollowers": 100, "categories": ["GAMING"]})).await.0,
+        filtered(json!({"regions": ["FR"], "minFollowers": 100, "categories": ["GAMING"]}))
+            .await
+            .0,
         ["star.fr"]
     );
     let with_invited = filtered(json!({"includeInvited": true})).await;
     assert_eq!(with_invited.1, 4, "{with_invited:?}");
     assert!(with_invited.0.contains(&"invited.fr".to_owned()));
-    assert!(!with_invited.0.contains(&"declined.fr".to_owned()), "cooldown holds");
+    assert!(
+        !with_invited.0.contains(&"declined.fr".to_owned()),
+        "cooldown holds"
+    );
 
     // Weights: only AUDIENCE puts the smallest account last, only LANGUAGE_MATCH
     // puts the English speaker last; a zero weight is listed with 0.
-    let res = rank_at(&app, &token, &agency_id, json!({"weights": {
+    let res = rank_at(
+        &app,
+        &token,
+        &agency_id,
+        json!({"weights": {
         "categoryFit": 0, "languageMatch": 0, "liveActivity": 0, "viewers": 0, "engagement": 0,
-        "momentum": 0, "monetization": 0, "freshness": 0, "audience": 1}})).await;
+        "momentum": 0, "monetization": 0, "freshness": 0, "audience": 1}}),
+    )
+    .await;
     let data = res.assert_ok();
     assert_eq!(handles(data), ["star.fr", "belgian.music", "small.comedy"]);
     let first = &data["recommendedCreators"]["edges"][0];
@@ -221,17 +333,28 @@ async fn only_the_agency_itself_and_admins_rank_for_it() {
     let (agency_id, _, token) = agency(&app).await;
     let (_, creator_uuid) = creator(&app, &Spec::new("someone")).await;
     let (_, _, other) = app.agency_with_token("rival", &["FR"], 5).await;
-    rank_at(&app, &token, &agency_id, json!({})).await.assert_ok();
+    rank_at(&app, &token, &agency_id, json!({}))
+        .await
+        .assert_ok();
     let admin = rank_at(&app, &app.admin(), &agency_id, json!({})).await;
     assert_eq!(handles(admin.assert_ok()), ["someone"]);
-    rank_at(&app, &other, &agency_id, json!({})).await.assert_error("FORBIDDEN");
-    rank_at(&app, &app.token(As::Creator(creator_uuid)), &agency_id, json!({}))
+    rank_at(&app, &other, &agency_id, json!({}))
         .await
         .assert_error("FORBIDDEN");
+    rank_at(
+        &app,
+        &app.token(As::Creator(creator_uuid)),
+        &agency_id,
+        json!({}),
+    )
+    .await
+    .assert_error("FORBIDDEN");
     let anonymous = app.gql(None, RANK, json!({"agency": agency_id})).await;
     anonymous.assert_error("UNAUTHENTICATED");
     let ingest_only = app.token_scoped(As::Agency(uuid_of(&agency_id)), Some("ingest"));
-    rank_at(&app, &ingest_only, &agency_id, json!({})).await.assert_error("FORBIDDEN");
+    rank_at(&app, &ingest_only, &agency_id, json!({}))
+        .await
+        .assert_error("FORBIDDEN");
 }
 
 #[tokio::test]
@@ -242,40 +365,96 @@ async fn bad_arguments_are_refused_clearly() {
     let page = rank_at(&app, &token, &agency_id, json!({"first": 1})).await;
     let cursor = page.assert_ok()["recommendedCreators"]["pageInfo"]["endCursor"].clone();
     let cases = [
-        (json!({"filter": {"regions": ["US"]}}), "US is not one of the agency's regions"),
+        (
+            json!({"filter": {"regions": ["US"]}}),
+            "US is not one of the agency's regions",
+        ),
         (json!({"filter": {"regions": ["XX"]}}), "XX"),
         (json!({"filter": {"languages": ["zz"]}}), "zz"),
-        (json!({"filter": {"minFollowers": -1}}), "minFollowers must be >= 0"),
-        (json!({"filter": {"minFollowers": 10, "maxFollowers": 5}}), "maxFollowers must not be below minFollowers"),
+        (
+            json!({"filter": {"minFollowers": -1}}),
+            "minFollowers must be >= 0",
+        ),
+        (
+            json!({"filter": {"minFollowers": 10, "maxFollowers": 5}}),
+            "maxFollowers must not be below minFollowers",
+        ),
         (json!({"filter": {"minAvgViewers": -2.5}}), "minAvgViewers"),
-        (json!({"filter": {"minLiveDays30d": 31}}), "minLiveDays30d must be between 0 and 30"),
-        (json!({"filter": {"query": "x".repeat(101)}}), "query must be at most 100"),
-        (json!({"weights": {"audience": 11}}), "audience must be between 0 and 10"),
-        (json!({"weights": {"audience": -1}}), "audience must be between 0 and 10"),
-        (json!({"weights": {"categoryFit": 0, "languageMatch": 0, "audience": 0, "liveActivity": 0,
-            "viewers": 0, "engagement": 0, "momentum": 0, "monetization": 0, "freshness": 0}}), "at least one weight"),
-        (json!({"diversity": 1.5}), "diversity must be between 0 and 1"),
-        (json!({"diversity": -0.1}), "diversity must be between 0 and 1"),
+        (
+            json!({"filter": {"minLiveDays30d": 31}}),
+            "minLiveDays30d must be between 0 and 30",
+        ),
+        (
+            json!({"filter": {"query": "x".repeat(101)}}),
+            "query must be at most 100",
+        ),
+        (
+            json!({"weights": {"audience": 11}}),
+            "audience must be between 0 and 10",
+        ),
+        (
+            json!({"weights": {"audience": -1}}),
+            "audience must be between 0 and 10",
+        ),
+        (
+            json!({"weights": {"categoryFit": 0, "languageMatch": 0, "audience": 0, "liveActivity": 0,
+            "viewers": 0, "engagement": 0, "momentum": 0, "monetization": 0, "freshness": 0}}),
+            "at least one weight",
+        ),
+        (
+            json!({"diversity": 1.5}),
+            "diversity must be between 0 and 1",
+        ),
+        (
+            json!({"diversity": -0.1}),
+            "diversity must be between 0 and 1",
+        ),
         (json!({"first": 101}), "first must be between 0 and 100"),
         (json!({"first": -1}), "first must be between 0 and 100"),
         (json!({"after": "garbage"}), "is not a cursor of this list"),
-        (json!({"after": cursor, "filter": {"minFollowers": 1}}), "belongs to a ranking with other arguments"),
-        (json!({"after": cursor, "diversity": 0.5}), "belongs to a ranking with other arguments"),
+        (
+            json!({"after": cursor, "filter": {"minFollowers": 1}}),
+            "belongs to a ranking with other arguments",
+        ),
+        (
+            json!({"after": cursor, "diversity": 0.5}),
+            "belongs to a ranking with other arguments",
+        ),
     ];
     for (vars, message) in cases {
         let res = rank_at(&app, &token, &agency_id, vars.clone()).await;
         res.assert_error("BAD_USER_INPUT");
-        let text = res.body["errors"][0]["message"].as_str().unwrap_or_default();
+        let text = res.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default();
         assert!(text.contains(message), "{vars}: {text}");
         assert!(res.body["data"].is_null(), "{}", res.body);
     }
-    let wrong_type = rank_at(&app, &token, &crate::helpers::global_id("Creator", Uuid::now_v7()), json!({})).await;
+    let wrong_type = rank_at(
+        &app,
+        &token,
+        &crate::helpers::global_id("Creator", Uuid::now_v7()),
+        json!({}),
+    )
+    .await;
     wrong_type.assert_error("BAD_USER_INPUT");
-    let missing = rank_at(&app, &app.admin(), &crate::helpers::global_id("Agency", Uuid::now_v7()), json!({})).await;
+    let missing = rank_at(
+        &app,
+        &app.admin(),
+        &crate::helpers::global_id("Agency", Uuid::now_v7()),
+        json!({}),
+    )
+    .await;
     missing.assert_error("BAD_USER_INPUT");
 }
 
-async fn all_pages(app: &TestApp, token: &str, agency: &str, vars: Value, between: impl AsyncFn(usize)) -> Vec<(String, f64, i64)> {
+async fn all_pages(
+    app: &TestApp,
+    token: &str,
+    agency: &str,
+    vars: Value,
+    between: impl AsyncFn(usize),
+) -> Vec<(String, f64, i64)> {
     let mut out = Vec::new();
     let mut after = Value::Null;
     for page in 0.. {
@@ -304,22 +483,54 @@ async fn all_pages(app: &TestApp, token: &str, agency: &str, vars: Value, betwee
 async fn pages_neither_repeat_nor_skip_while_others_toggle_and_keep_their_instant() {
     let app = spawn_app().await;
     let (agency_id, _, token) = agency(&app).await;
-    const STABLE: [&str; 12] = ["s00", "s01", "s02", "s03", "s04", "s05", "s06", "s07", "s08", "s09", "s10", "s11"];
+    const STABLE: [&str; 12] = [
+        "s00", "s01", "s02", "s03", "s04", "s05", "s06", "s07", "s08", "s09", "s10", "s11",
+    ];
     for (i, h) in STABLE.iter().enumerate() {
-        creator(&app, &Spec { followers: 1000 * (i as i64 + 1), ..Spec::new(h) }).await;
+        creator(
+            &app,
+            &Spec {
+                followers: 1000 * (i as i64 + 1),
+                ..Spec::new(h)
+            },
+        )
+        .await;
     }
     let mut togglers = Vec::new();
     for h in ["t0", "t1", "t2"] {
-        togglers.push(creator(&app, &Spec { followers: 6500, ..Spec::new(h) }).await.1);
+        togglers.push(
+            creator(
+                &app,
+                &Spec {
+                    followers: 6500,
+                    ..Spec::new(h)
+                },
+            )
+            .await
+            .1,
+        );
     }
-    let whole = all_pages(&app, &token, &agency_id, json!({"first": 100}), async |_| {}).await;
+    let whole = all_pages(
+        &app,
+        &token,
+        &agency_id,
+        json!({"first": 100}),
+        async |_| {},
+    )
+    .await;
     let toggled = std::cell::Cell::new(0usize);
-    let paged = all_pages(&app, &token, &agency_id, json!({"first": 4}), async |page| {
-        // Other creators switch off and on between pages.
-        let who = togglers[page % togglers.len()];
-        app.set_discoverable(who, page % 2 == 1).await;
-        toggled.set(toggled.get() + 1);
-    })
+    let paged = all_pages(
+        &app,
+        &token,
+        &agency_id,
+        json!({"first": 4}),
+        async |page| {
+            // Other creators switch off and on between pages.
+            let who = togglers[page % togglers.len()];
+            app.set_discoverable(who, page % 2 == 1).await;
+            toggled.set(toggled.get() + 1);
+        },
+    )
     .await;
     assert!(toggled.get() >= 3);
     let stable = |list: &[(String, f64, i64)]| -> Vec<(String, f64)> {
@@ -332,7 +543,10 @@ async fn pages_neither_repeat_nor_skip_while_others_toggle_and_keep_their_instan
     // of the first page's instant.
     assert_eq!(stable(&paged), stable(&whole));
     let mut seen = std::collections::HashSet::new();
-    assert!(paged.iter().all(|(h, _, _)| seen.insert(h.clone())), "{paged:?}");
+    assert!(
+        paged.iter().all(|(h, _, _)| seen.insert(h.clone())),
+        "{paged:?}"
+    );
     let ranks: Vec<i64> = paged.iter().map(|(_, _, r)| *r).collect();
     assert_eq!(ranks, (1..=paged.len() as i64).collect::<Vec<_>>());
 }
@@ -343,21 +557,66 @@ async fn diversity_spreads_the_page_over_categories() {
     let (agency_id, _, token) = agency(&app).await;
     // The four best are gamers; diversity brings the others up.
     for (i, h) in ["g1", "g2", "g3", "g4"].iter().enumerate() {
-        creator(&app, &Spec { followers: 900_000 - i as i64 * 1000, ..Spec::new(h) }).await;
+        creator(
+            &app,
+            &Spec {
+                followers: 900_000 - i as i64 * 1000,
+                ..Spec::new(h)
+            },
+        )
+        .await;
     }
-    creator(&app, &Spec { categories: &["MUSIC"], ..Spec::new("m1") }).await;
-    creator(&app, &Spec { categories: &["DANCE"], followers: 500, ..Spec::new("d1") }).await;
+    creator(
+        &app,
+        &Spec {
+            categories: &["MUSIC"],
+            ..Spec::new("m1")
+        },
+    )
+    .await;
+    creator(
+        &app,
+        &Spec {
+            categories: &["DANCE"],
+            followers: 500,
+            ..Spec::new("d1")
+        },
+    )
+    .await;
     let pure = rank_at(&app, &token, &agency_id, json!({"first": 3})).await;
     assert_eq!(handles(pure.assert_ok()), ["g1", "g2", "g3"]);
-    let zero = rank_at(&app, &token, &agency_id, json!({"first": 3, "diversity": 0})).await;
+    let zero = rank_at(
+        &app,
+        &token,
+        &agency_id,
+        json!({"first": 3, "diversity": 0}),
+    )
+    .await;
     assert_eq!(handles(zero.assert_ok()), ["g1", "g2", "g3"]);
-    let diverse = rank_at(&app, &token, &agency_id, json!({"first": 3, "diversity": 1})).await;
+    let diverse = rank_at(
+        &app,
+        &token,
+        &agency_id,
+        json!({"first": 3, "diversity": 1}),
+    )
+    .await;
     let data = diverse.assert_ok();
     assert_eq!(handles(data), ["g1", "m1", "d1"]);
-    let ranks: Vec<i64> = data["recommendedCreators"]["edges"].as_array().unwrap().iter()
-        .map(|e| e["rank"].as_i64().unwrap()).collect();
+    let ranks: Vec<i64> = data["recommendedCreators"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["rank"].as_i64().unwrap())
+        .collect();
     assert_eq!(ranks, [1, 2, 3]);
-    let rest = all_pages(&app, &token, &agency_id, json!({"first": 2, "diversity": 1}), async |_| {}).await;
+    let rest = all_pages(
+        &app,
+        &token,
+        &agency_id,
+        json!({"first": 2, "diversity": 1}),
+        async |_| {},
+    )
+    .await;
     let names: Vec<&str> = rest.iter().map(|(h, _, _)| h.as_str()).collect();
     assert_eq!(names, ["g1", "m1", "d1", "g2", "g3", "g4"]);
 }
@@ -366,9 +625,29 @@ async fn diversity_spreads_the_page_over_categories() {
 async fn the_index_follows_every_write_at_once() {
     let app = spawn_app().await;
     let (agency_id, _, token) = agency(&app).await;
-    let (a, a_uuid) = creator(&app, &Spec { followers: 100, ..Spec::new("alpha") }).await;
-    creator(&app, &Spec { followers: 50_000, ..Spec::new("beta") }).await;
-    let ranked = async || handles(rank_at(&app, &token, &agency_id, json!({})).await.assert_ok());
+    let (a, a_uuid) = creator(
+        &app,
+        &Spec {
+            followers: 100,
+            ..Spec::new("alpha")
+        },
+    )
+    .await;
+    creator(
+        &app,
+        &Spec {
+            followers: 50_000,
+            ..Spec::new("beta")
+        },
+    )
+    .await;
+    let ranked = async || {
+        handles(
+            rank_at(&app, &token, &agency_id, json!({}))
+                .await
+                .assert_ok(),
+        )
+    };
     assert_eq!(ranked().await, ["beta", "alpha"]);
     // Stats: alpha overtakes.
     stats(&app, &a, 5_000_000, 9000.0, 30, 0.25).await;
@@ -391,17 +670,34 @@ async fn the_index_follows_every_write_at_once() {
     // Profile: a category the agency does not coach changes the fit.
     let res = app.gql(Some(&alpha), "mutation { updateCreatorProfile(input: { displayName: \"Renamed Alpha\", categories: [TRAVEL] }) { userErrors { code } } }", json!({})).await;
     res.assert_ok();
-    let found = rank_at(&app, &token, &agency_id, json!({"filter": {"query": "renamed"}})).await;
+    let found = rank_at(
+        &app,
+        &token,
+        &agency_id,
+        json!({"filter": {"query": "renamed"}}),
+    )
+    .await;
     let data = found.assert_ok();
     assert_eq!(handles(data), ["alpha"]);
-    assert_eq!(data["recommendedCreators"]["edges"][0]["explanation"][0]["value"], 0.0);
+    assert_eq!(
+        data["recommendedCreators"]["edges"][0]["explanation"][0]["value"],
+        0.0
+    );
     // Joining an agency takes them out; leaving brings them back.
     let (_, other, other_token) = app.agency_with_token("other", &["FR"], 5).await;
     let inv = crate::helpers::invite(&app, &other_token, &a).await;
-    respond(&app, Some(&alpha), "acceptInvitation", &inv).await.assert_ok();
+    respond(&app, Some(&alpha), "acceptInvitation", &inv)
+        .await
+        .assert_ok();
     assert_eq!(ranked().await, ["beta"]);
     let _ = other;
-    app.gql(Some(&alpha), "mutation { leaveAgency { userErrors { code } } }", json!({})).await.assert_ok();
+    app.gql(
+        Some(&alpha),
+        "mutation { leaveAgency { userErrors { code } } }",
+        json!({}),
+    )
+    .await
+    .assert_ok();
     assert_eq!(ranked().await, ["alpha", "beta"]);
 }
 
@@ -409,8 +705,22 @@ async fn the_index_follows_every_write_at_once() {
 async fn a_write_through_one_instance_is_ranked_by_the_other_at_once() {
     let a = spawn_app().await;
     let (agency_id, _, token) = agency(&a).await;
-    let (one, one_uuid) = creator(&a, &Spec { followers: 1000, ..Spec::new("one") }).await;
-    creator(&a, &Spec { followers: 50_000, ..Spec::new("two") }).await;
+    let (one, one_uuid) = creator(
+        &a,
+        &Spec {
+            followers: 1000,
+            ..Spec::new("one")
+        },
+    )
+    .await;
+    creator(
+        &a,
+        &Spec {
+            followers: 50_000,
+            ..Spec::new("two")
+        },
+    )
+    .await;
     let b = crate::instances::second_instance(&a).await;
     let ranked_on_b = async |vars: Value| {
         let mut vars = vars;
@@ -421,13 +731,21 @@ async fn a_write_through_one_instance_is_ranked_by_the_other_at_once() {
     assert_eq!(ranked_on_b(json!({})).await, ["two", "one"]);
     // Switched off through A: the very next ranking on B leaves them out.
     let one_token = a.token(As::Creator(one_uuid));
-    a.gql(Some(&one_token), "mutation { setDiscoverable(discoverable: false) { userErrors { code } } }", json!({}))
-        .await
-        .assert_ok();
+    a.gql(
+        Some(&one_token),
+        "mutation { setDiscoverable(discoverable: false) { userErrors { code } } }",
+        json!({}),
+    )
+    .await
+    .assert_ok();
     assert_eq!(ranked_on_b(json!({})).await, ["two"]);
-    a.gql(Some(&one_token), "mutation { setDiscoverable(discoverable: true) { userErrors { code } } }", json!({}))
-        .await
-        .assert_ok();
+    a.gql(
+        Some(&one_token),
+        "mutation { setDiscoverable(discoverable: true) { userErrors { code } } }",
+        json!({}),
+    )
+    .await
+    .assert_ok();
     assert_eq!(ranked_on_b(json!({})).await, ["two", "one"]);
     // Stats and profile through A, likewise.
     stats(&a, &one, 9_000_000, 20_000.0, 30, 0.25).await;
@@ -435,11 +753,23 @@ async fn a_write_through_one_instance_is_ranked_by_the_other_at_once() {
     a.gql(Some(&one_token), "mutation { updateCreatorProfile(input: { displayName: \"Zephyrine\" }) { userErrors { code } } }", json!({}))
         .await
         .assert_ok();
-    assert_eq!(ranked_on_b(json!({"filter": {"query": "zephyr"}})).await, ["one"]);
+    assert_eq!(
+        ranked_on_b(json!({"filter": {"query": "zephyr"}})).await,
+        ["one"]
+    );
     // And the other way round: B's writes reach A's index.
-    let res = crate::instances::gql_at(&b.base, &one_token, "mutation { setDiscoverable(discoverable: false) { userErrors { code } } }", json!({})).await;
+    let res = crate::instances::gql_at(
+        &b.base,
+        &one_token,
+        "mutation { setDiscoverable(discoverable: false) { userErrors { code } } }",
+        json!({}),
+    )
+    .await;
     res.assert_ok();
-    assert_eq!(handles(rank_at(&a, &token, &agency_id, json!({})).await.assert_ok()), ["two"]);
+    assert_eq!(
+        handles(rank_at(&a, &token, &agency_id, json!({})).await.assert_ok()),
+        ["two"]
+    );
 }
 
 /// On PostgreSQL a transaction can take a change-log position, hold it,
@@ -453,10 +783,37 @@ async fn a_change_committed_out_of_position_order_still_reaches_the_index() {
         return; // SQLite serialises writers: positions commit in order.
     }
     let (agency_id, _, token) = agency(&app).await;
-    let (_, early) = creator(&app, &Spec { followers: 100, ..Spec::new("early") }).await;
-    let (_, late) = creator(&app, &Spec { followers: 200, ..Spec::new("late") }).await;
-    creator(&app, &Spec { followers: 50_000, ..Spec::new("base") }).await;
-    let ranked = async || handles(rank_at(&app, &token, &agency_id, json!({})).await.assert_ok());
+    let (_, early) = creator(
+        &app,
+        &Spec {
+            followers: 100,
+            ..Spec::new("early")
+        },
+    )
+    .await;
+    let (_, late) = creator(
+        &app,
+        &Spec {
+            followers: 200,
+            ..Spec::new("late")
+        },
+    )
+    .await;
+    creator(
+        &app,
+        &Spec {
+            followers: 50_000,
+            ..Spec::new("base")
+        },
+    )
+    .await;
+    let ranked = async || {
+        handles(
+            rank_at(&app, &token, &agency_id, json!({}))
+                .await
+                .assert_ok(),
+        )
+    };
     assert_eq!(ranked().await, ["base", "late", "early"]);
 
     // Another instance's writes, as its write path makes them.
@@ -471,7 +828,9 @@ async fn a_change_committed_out_of_position_order_still_reaches_the_index() {
     let first = sea_orm::Database::connect(&app.database_url).await.unwrap();
     let second = sea_orm::Database::connect(&app.database_url).await.unwrap();
     let held = first.begin().await.unwrap();
-    held.execute_unprepared(&write(early, 5_000_000)).await.unwrap();
+    held.execute_unprepared(&write(early, 5_000_000))
+        .await
+        .unwrap();
     let position = |conn: &sea_orm::DatabaseConnection| {
         let conn = conn.clone();
         async move {
@@ -488,10 +847,16 @@ async fn a_change_committed_out_of_position_order_still_reaches_the_index() {
     };
     let visible_before = position(&second).await;
     let later = second.begin().await.unwrap();
-    later.execute_unprepared(&write(late, 1_000_000)).await.unwrap();
+    later
+        .execute_unprepared(&write(late, 1_000_000))
+        .await
+        .unwrap();
     later.commit().await.unwrap();
     let after_later = position(&second).await;
-    assert!(after_later > visible_before + 1, "the held transaction took the position in between");
+    assert!(
+        after_later > visible_before + 1,
+        "the held transaction took the position in between"
+    );
 
     // The ranking sees the later commit, not the one still open...
     assert_eq!(ranked().await, ["late", "base", "early"]);
