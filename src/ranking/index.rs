@@ -416,7 +416,7 @@ mod tests {
 
     #[test]
     fn the_scanned_part_stays_under_64_bytes_a_creator() {
-        assert!(HOT_BYTES_PER_CREATOR <= 64);
+        const { assert!(HOT_BYTES_PER_CREATOR <= 64) };
         let index = Index::from_records((0..1000).map(record));
         let f = index.footprint();
         assert!(f.scanned_bytes <= 64 * 1024 * 2, "{f}");

@@ -437,11 +437,10 @@ impl Plan {
         }
         if let Some((mask, overflow)) = &self.languages {
             let langs = h.languages[s];
-            let low = langs & mask != 0;
-            if !low
-                && !(langs & LANGUAGE_OVERFLOW != 0
-                    && index.cold[s].languages.iter().any(|l| overflow.contains(l)))
-            {
+            let speaks = langs & mask != 0
+                || (langs & LANGUAGE_OVERFLOW != 0
+                    && index.cold[s].languages.iter().any(|l| overflow.contains(l)));
+            if !speaks {
                 return false;
             }
         }
