@@ -412,7 +412,9 @@ impl Plan {
     }
 
     /// Every rule but the exclusions, cheapest and most selective first.
-    #[inline]
+    /// Inlined into the scan loop: a call per creator costs more than the
+    /// checks.
+    #[inline(always)]
     fn admits(&self, index: &Index, s: usize) -> bool {
         let h = &index.hot;
         let region = h.region[s];
@@ -435,6 +437,16 @@ impl Plan {
         {
             return false;
         }
+        if self.languages.is_none() && self.query.is_none() {
+            return true;
+        }
+        self.admits_by_language_and_name(index, s)
+    }
+
+    /// The filters only some queries have, out of the scan loop's body.
+    #[inline(never)]
+    fn admits_by_language_and_name(&self, index: &Index, s: usize) -> bool {
+        let h = &index.hot;
         if let Some((mask, overflow)) = &self.languages {
             let langs = h.languages[s];
             let speaks = langs & mask != 0
@@ -453,7 +465,7 @@ impl Plan {
     }
 
     /// LANGUAGE_MATCH: exact even for languages past the mask's bits.
-    #[inline]
+    #[inline(always)]
     fn language_match(&self, index: &Index, s: usize) -> f32 {
         let langs = index.hot.languages[s];
         if langs & LANGUAGE_OVERFLOW == 0 {
@@ -462,6 +474,12 @@ impl Plan {
                 langs.count_ones(),
             );
         }
+        self.language_match_by_list(index, s)
+    }
+
+    /// A creator speaking a language past the mask's bits (rare).
+    #[inline(never)]
+    fn language_match_by_list(&self, index: &Index, s: usize) -> f32 {
         let list = &index.cold[s].languages;
         let shared = list
             .iter()
@@ -476,7 +494,7 @@ impl Plan {
         self.language_overlap.get(shared as u32, list.len() as u32)
     }
 
-    #[inline]
+    #[inline(always)]
     fn values(&self, index: &Index, s: usize) -> [f32; SIGNAL_COUNT] {
         let h = &index.hot;
         let q = &h.signals[s];
@@ -496,7 +514,7 @@ impl Plan {
         ]
     }
 
-    #[inline]
+    #[inline(always)]
     fn score(&self, values: &[f32; SIGNAL_COUNT]) -> f32 {
         let mut score = 0.0;
         for (f, v) in self.factors.iter().zip(values) {
