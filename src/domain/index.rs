@@ -37,6 +37,8 @@ use crate::ranking::{CreatorRecord, Footprint, Index};
 
 /// Creators re-read per statement (bound-parameter limits).
 const REFRESH_BATCH: usize = 1000;
+/// Creators read per statement while loading.
+const LOAD_BATCH: u64 = 20_000;
 
 /// Where the reader stands in the change log.
 #[derive(Debug, Default)]
@@ -90,14 +92,37 @@ pub fn adult_on(birth_date: NaiveDate) -> Option<NaiveDate> {
     birth_date.checked_add_months(Months::new(12 * super::eligibility::MINIMUM_AGE_YEARS))
 }
 
-fn record(c: creator::Model) -> CreatorRecord {
+/// The columns the index needs (reading whole rows costs a second per
+/// 100k creators in timestamp parsing alone).
+#[derive(FromQueryResult)]
+struct RankableRow {
+    id: Uuid,
+    handle: String,
+    display_name: String,
+    region: String,
+    languages: String,
+    categories: String,
+    birth_date: NaiveDate,
+    discoverable_since: Option<chrono::DateTime<chrono::Utc>>,
+    followers: i64,
+    avg_viewers: f64,
+    live_hours_30d: f64,
+    live_days_30d: i32,
+    diamonds_30d: i64,
+    follower_growth_30d: f64,
+    engagement_rate: f64,
+}
+
+fn record(c: RankableRow) -> CreatorRecord {
     CreatorRecord {
         id: c.id,
         region: c.region,
         languages: split_list(&c.languages),
         categories: Category::parse_stored(&c.categories),
         adult_on: adult_on(c.birth_date),
-        discoverable_since: c.discoverable_since.unwrap_or(c.updated_at),
+        // A discoverable creator always has the stamp; without one they
+        // count as long opted in (no freshness boost).
+        discoverable_since: c.discoverable_since.unwrap_or_default(),
         followers: c.followers,
         avg_viewers: c.avg_viewers,
         live_hours_30d: c.live_hours_30d,
@@ -112,7 +137,26 @@ fn record(c: creator::Model) -> CreatorRecord {
 
 /// Creators who may be ranked: discoverable and in no agency.
 fn rankable() -> sea_orm::Select<creator::Entity> {
+    use creator::Column as C;
     creator::Entity::find()
+        .select_only()
+        .columns([
+            C::Id,
+            C::Handle,
+            C::DisplayName,
+            C::Region,
+            C::Languages,
+            C::Categories,
+            C::BirthDate,
+            C::DiscoverableSince,
+            C::Followers,
+            C::AvgViewers,
+            C::LiveHours30d,
+            C::LiveDays30d,
+            C::Diamonds30d,
+            C::FollowerGrowth30d,
+            C::EngagementRate,
+        ])
         .filter(creator::Column::Discoverable.eq(true))
         .filter(
             creator::Column::Id.not_in_subquery(
@@ -141,8 +185,31 @@ impl RankingIndex {
         {
             let mut cursor = handle.0.log.lock().await;
             *cursor = start_of_log(db).await?;
-            let rows = rankable().all(db).await?;
-            let index = Index::from_records(rows.into_iter().map(record));
+            // In keyset batches: memory stays bounded by a batch of rows
+            // rather than by the whole table.
+            let mut index = Index::new();
+            let mut last: Option<Uuid> = None;
+            loop {
+                let mut batch = rankable().order_by_asc(creator::Column::Id);
+                if let Some(last) = last {
+                    batch = batch.filter(creator::Column::Id.gt(last));
+                }
+                let rows = batch
+                    .limit(LOAD_BATCH)
+                    .into_model::<RankableRow>()
+                    .all(db)
+                    .await?;
+                let Some(tail) = rows.last() else { break };
+                last = Some(tail.id);
+                let full = rows.len() as u64 == LOAD_BATCH;
+                for row in rows {
+                    index.upsert(record(row));
+                }
+                if !full {
+                    break;
+                }
+            }
+            index.shrink_to_fit();
             *handle.0.index.write().unwrap_or_else(|e| e.into_inner()) = index;
         }
         let footprint = handle.read().footprint();
@@ -177,6 +244,7 @@ impl RankingIndex {
             found.extend(
                 rankable()
                     .filter(creator::Column::Id.is_in(batch.iter().copied()))
+                    .into_model::<RankableRow>()
                     .all(db)
                     .await?,
             );

@@ -349,6 +349,26 @@ impl Index {
         true
     }
 
+    /// Gives back what the arrays reserved while growing (after a load).
+    pub fn shrink_to_fit(&mut self) {
+        let h = &mut self.hot;
+        h.ids.shrink_to_fit();
+        h.languages.shrink_to_fit();
+        h.categories.shrink_to_fit();
+        h.primary.shrink_to_fit();
+        h.region.shrink_to_fit();
+        h.live_days.shrink_to_fit();
+        h.adult_on.shrink_to_fit();
+        h.since.shrink_to_fit();
+        h.followers.shrink_to_fit();
+        h.avg_viewers.shrink_to_fit();
+        h.signals.shrink_to_fit();
+        self.cold.shrink_to_fit();
+        self.names.text.shrink_to_fit();
+        self.names.spans.shrink_to_fit();
+        self.slots.shrink_to_fit();
+    }
+
     pub fn footprint(&self) -> Footprint {
         let h = &self.hot;
         let scanned = h.ids.capacity() * 16
