@@ -251,7 +251,13 @@ impl<'a> RecommendationService<'a> {
     ) -> DomainResult<Ranking> {
         viewer.require_agency(q.agency_id)?;
         let db = &self.domain.db;
-        let Some(agency) = agency::Entity::find_by_id(q.agency_id).one(db).await? else {
+        // Three independent reads, on three connections at once.
+        let (agency, _, excluded) = tokio::try_join!(
+            agency::Entity::find_by_id(q.agency_id).one(db),
+            self.domain.index.catch_up(db),
+            self.excluded(q.agency_id, q.filter.include_invited, q.now),
+        )?;
+        let Some(agency) = agency else {
             return Err(DomainError::refused(Refusal::not_found(
                 &["agencyId"],
                 "agency",
@@ -284,10 +290,6 @@ impl<'a> RecommendationService<'a> {
             &weights,
             diversity,
         );
-        self.domain.index.catch_up(db).await?;
-        let excluded = self
-            .excluded(agency.id, q.filter.include_invited, q.now)
-            .await?;
         let index = self.domain.index.clone();
         let (first, now) = (q.first, q.now);
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -326,7 +328,7 @@ impl<'a> RecommendationService<'a> {
         agency_id: Uuid,
         include_invited: bool,
         now: DateTime<Utc>,
-    ) -> DomainResult<Vec<Uuid>> {
+    ) -> Result<Vec<Uuid>, sea_orm::DbErr> {
         use invitation::Column as I;
         let mut which = Condition::any().add(
             Condition::all()
@@ -336,14 +338,14 @@ impl<'a> RecommendationService<'a> {
         if !include_invited {
             which = which.add(status_condition(Status::Pending, now));
         }
-        Ok(invitation::Entity::find()
+        invitation::Entity::find()
             .select_only()
             .column(I::CreatorId)
             .filter(I::AgencyId.eq(agency_id))
             .filter(which)
             .into_tuple()
             .all(&self.domain.db)
-            .await?)
+            .await
     }
 }
 
