@@ -335,7 +335,8 @@ struct Plan {
     specialties: u16,
     category_overlap: OverlapTable,
     query: Option<memmem::Finder<'static>>,
-    factors: [f32; SIGNAL_COUNT],
+    /// `wᵢ/Σw`, over the quantisation scale for the static signals.
+    term_factors: [f32; SIGNAL_COUNT],
     as_of_minutes: u32,
     /// Sorted slots the query must skip.
     excluded: Vec<u32>,
@@ -405,7 +406,13 @@ impl Plan {
                 .query
                 .as_ref()
                 .map(|q| memmem::Finder::new(q.to_lowercase().as_bytes()).into_owned()),
-            factors: req.weights.factors(),
+            term_factors: {
+                let mut f = req.weights.factors();
+                for x in &mut f[2..8] {
+                    *x /= f32::from(u16::MAX);
+                }
+                f
+            },
             as_of_minutes: model::minutes(as_of),
             excluded,
         }
@@ -514,13 +521,35 @@ impl Plan {
         ]
     }
 
+    /// Each signal's contribution: its factor times its value, the static
+    /// signals' factors divided by the quantisation scale once per query
+    /// (a multiply a creator instead of a divide).
     #[inline(always)]
-    fn score(&self, values: &[f32; SIGNAL_COUNT]) -> f32 {
-        let mut score = 0.0;
-        for (f, v) in self.factors.iter().zip(values) {
-            score += f * v;
-        }
-        score
+    fn contributions(&self, index: &Index, s: usize) -> [f32; SIGNAL_COUNT] {
+        let h = &index.hot;
+        let q = &h.signals[s];
+        let f = &self.term_factors;
+        [
+            f[0] * self.category_overlap.get(
+                (h.categories[s] & self.specialties).count_ones(),
+                h.categories[s].count_ones(),
+            ),
+            f[1] * self.language_match(index, s),
+            f[2] * f32::from(q[0]),
+            f[3] * f32::from(q[1]),
+            f[4] * f32::from(q[2]),
+            f[5] * f32::from(q[3]),
+            f[6] * f32::from(q[4]),
+            f[7] * f32::from(q[5]),
+            f[8] * model::freshness(h.since[s], self.as_of_minutes),
+        ]
+    }
+
+    /// The score: the contributions summed in signal order, so that an
+    /// explanation's contributions sum to exactly what was ranked.
+    #[inline(always)]
+    fn score(contributions: &[f32; SIGNAL_COUNT]) -> f32 {
+        contributions.iter().sum()
     }
 }
 
@@ -592,7 +621,7 @@ impl Index {
                     }
                     count += 1;
                     let key = Key {
-                        score: plan.score(&plan.values(self, s)),
+                        score: Plan::score(&plan.contributions(self, s)),
                         id: self.hot.ids[s],
                     };
                     if after.is_none_or(|a| a.precedes(&key)) {
@@ -758,11 +787,12 @@ impl Index {
     ) -> Recommendation {
         let s = e.slot as usize;
         let values = plan.values(self, s);
+        let contributions = plan.contributions(self, s);
         let explanation = std::array::from_fn(|i| Component {
             signal: Signal::ALL[i],
             value: values[i],
             weight: req.weights.0[i],
-            contribution: plan.factors[i] * values[i],
+            contribution: contributions[i],
         });
         Recommendation {
             id: Uuid::from_u128(e.key.id),

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use proptest::prelude::*;
 use uuid::Uuid;
 
-use super::model::{self, dequantise, quantise};
+use super::model::{self, quantise};
 use super::*;
 use crate::domain::Category;
 
@@ -95,24 +95,22 @@ fn oracle_score(r: &CreatorRecord, agency: &Agency, weights: &Weights) -> f32 {
         .iter()
         .filter(|l| agency.languages.contains(l))
         .count();
-    let q = |v: f32| dequantise(quantise(v));
-    let values = [
-        share(r.categories.len(), agency.specialties.len(), cat_shared),
-        share(r.languages.len(), agency.languages.len(), lang_shared),
-        q(model::audience(r.followers)),
-        q(model::live_activity(r.live_days_30d, r.live_hours_30d)),
-        q(model::viewers(r.avg_viewers)),
-        q(model::engagement(r.engagement_rate)),
-        q(model::momentum(r.follower_growth_30d)),
-        q(model::monetization(r.diamonds_30d)),
-        model::freshness(model::minutes(r.discoverable_since), model::minutes(now())),
+    // Static signals are stored in 16 bits; their factor carries the scale.
+    let q = |v: f32| f32::from(quantise(v));
+    let scale = f32::from(u16::MAX);
+    let f = weights.factors();
+    let terms = [
+        f[0] * share(r.categories.len(), agency.specialties.len(), cat_shared),
+        f[1] * share(r.languages.len(), agency.languages.len(), lang_shared),
+        f[2] / scale * q(model::audience(r.followers)),
+        f[3] / scale * q(model::live_activity(r.live_days_30d, r.live_hours_30d)),
+        f[4] / scale * q(model::viewers(r.avg_viewers)),
+        f[5] / scale * q(model::engagement(r.engagement_rate)),
+        f[6] / scale * q(model::momentum(r.follower_growth_30d)),
+        f[7] / scale * q(model::monetization(r.diamonds_30d)),
+        f[8] * model::freshness(model::minutes(r.discoverable_since), model::minutes(now())),
     ];
-    let factors = weights.factors();
-    let mut score = 0.0;
-    for (f, v) in factors.iter().zip(values) {
-        score += f * v;
-    }
-    score
+    terms.iter().sum()
 }
 
 fn oracle_admits(r: &CreatorRecord, agency: &Agency, f: &Filter, excluded: &[Uuid]) -> bool {
