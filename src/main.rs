@@ -123,7 +123,7 @@ async fn print_demo_banner(app: &Application, secret: &[u8]) -> anyhow::Result<(
     println!("  GraphiQL:  http://{addr}/graphql");
     println!();
     println!("  Paste one of these into GraphiQL's Headers tab:");
-    if let Some(agency) = agency {
+    if let Some(agency) = &agency {
         let token = keys.issue(&Principal::Agency(agency.id), ttl, None)?;
         println!(
             "  agency  ({}):  {{\"Authorization\": \"Bearer {token}\"}}",
@@ -149,6 +149,12 @@ async fn print_demo_banner(app: &Application, secret: &[u8]) -> anyhow::Result<(
     if let Some(handle) = seed::demo_sample_handle(&app.db).await? {
         println!(
             "  and, as the agency:  {{ creator(handle: \"{handle}\") {{ displayName region categories stats {{ followers avgViewers liveDays30d }} }} }}"
+        );
+    }
+    if let Some(agency) = &agency {
+        println!(
+            "  ranked for the agency:  {{ recommendedCreators(agencyId: \"{}\", first: 5) {{ totalCandidates edges {{ rank score reasons node {{ handle categories }} }} }} }}",
+            graphql::ids::encode(graphql::ids::NodeKind::Agency, agency.id).0
         );
     }
     println!();

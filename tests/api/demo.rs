@@ -39,7 +39,7 @@ async fn serve_demo_prints_working_tokens_and_stops_on_sigterm() {
     let banner = tokio::time::timeout(Duration::from_secs(120), async {
         let mut lines = Vec::new();
         while let Some(line) = lines_rx.recv().await {
-            let done = line.contains("as the agency");
+            let done = line.starts_with("agency-center listening on");
             lines.push(line);
             if done {
                 break;
@@ -109,6 +109,30 @@ async fn serve_demo_prints_working_tokens_and_stops_on_sigterm() {
     assert_eq!(as_agency["data"]["agencies"]["totalCount"], 26);
     assert_eq!(as_agency["data"]["creator"]["handle"], sample.as_str());
     assert_eq!(as_agency["data"]["creator"]["discoverable"], true);
+    let ranking_query = {
+        let line = banner
+            .iter()
+            .find(|l| l.contains("ranked for the agency"))
+            .unwrap();
+        line[line.find('{').unwrap()..].to_owned()
+    };
+    let ranked = ask(token("agency"), ranking_query).await;
+    let edges = ranked["data"]["recommendedCreators"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{ranked}"));
+    assert_eq!(edges.len(), 5, "{ranked}");
+    assert!(
+        ranked["data"]["recommendedCreators"]["totalCandidates"]
+            .as_i64()
+            .unwrap()
+            > 100
+    );
+    assert!(
+        edges
+            .iter()
+            .all(|e| !e["reasons"].as_array().unwrap().is_empty()),
+        "{ranked}"
+    );
     let as_creator = ask(token("creator"), "{ viewer { creator { handle } } }".into()).await;
     assert_eq!(
         as_creator["data"]["viewer"]["creator"]["handle"],
