@@ -121,10 +121,10 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let mut background = vec![spawn_expiry_sweep(
-            self.domain.clone(),
-            self.expiry_sweep_interval,
-        )];
+        let mut background = vec![
+            spawn_expiry_sweep(self.domain.clone(), self.expiry_sweep_interval),
+            spawn_index_sync(self.domain.clone()),
+        ];
         background.extend(self.event_relay);
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
@@ -146,6 +146,33 @@ fn spawn_expiry_sweep(domain: Domain, every: Duration) -> tokio::task::JoinHandl
                 Ok(0) => {}
                 Ok(n) => tracing::info!(expired = n, "invitations expired"),
                 Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+            }
+        }
+    })
+}
+
+/// Applies other instances' changes every few seconds, so an instance
+/// that ranks rarely stays within the log's retention, and prunes the log.
+fn spawn_index_sync(domain: Domain) -> tokio::task::JoinHandle<()> {
+    use crate::domain::index::{CHANGE_LOG_RETENTION, SYNC_INTERVAL};
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(SYNC_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Pruning once an hour is plenty for a 24 h retention.
+        let prune_every = (3600 / SYNC_INTERVAL.as_secs()).max(1);
+        let mut tick = 0u64;
+        loop {
+            ticks.tick().await;
+            if let Err(e) = domain.index.catch_up(&domain.db).await {
+                tracing::warn!(error = %e, "applying the change log failed");
+            }
+            tick += 1;
+            if tick % prune_every == 0 {
+                match RankingIndex::prune_log(&domain.db, chrono::Utc::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(pruned = n, ?CHANGE_LOG_RETENTION, "change log pruned"),
+                    Err(e) => tracing::warn!(error = %e, "pruning the change log failed"),
+                }
             }
         }
     })

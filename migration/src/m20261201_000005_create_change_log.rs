@@ -26,6 +26,16 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Pruning deletes by age.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_change_log_committed_at")
+                    .table(ChangeLog::Table)
+                    .col(ChangeLog::CommittedAt)
+                    .to_owned(),
+            )
+            .await?;
         if manager.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
             // A sequence value taken by a transaction that commits later can
             // be smaller than one already visible, so readers cannot trust

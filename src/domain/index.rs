@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use chrono::{Months, NaiveDate};
+use chrono::{DateTime, Months, NaiveDate, Utc};
 use entity::{creator, membership, split_list};
 use sea_orm::sea_query::Query;
 use sea_orm::{
@@ -49,7 +49,18 @@ struct LogCursor {
     horizon: u64,
     /// PostgreSQL: positions applied whose transaction is at or past the horizon.
     applied: HashMap<i64, u64>,
+    /// When the log was last read whole up to now.
+    synced_at: Option<Instant>,
 }
+
+/// How long the change log keeps a row. Every instance reads the log at
+/// least every [`SYNC_INTERVAL`]; one that could not for half of this
+/// (a long database outage) reloads the whole index instead, since rows it
+/// never read may be gone.
+pub const CHANGE_LOG_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How often an instance applies other instances' changes unprompted
+/// (rankings also do before they run).
+pub const SYNC_INTERVAL: Duration = Duration::from_secs(5);
 
 struct Shared {
     index: RwLock<Index>,
@@ -184,33 +195,7 @@ impl RankingIndex {
         let handle = Self::default();
         {
             let mut cursor = handle.0.log.lock().await;
-            *cursor = start_of_log(db).await?;
-            // In keyset batches: memory stays bounded by a batch of rows
-            // rather than by the whole table.
-            let mut index = Index::new();
-            let mut last: Option<Uuid> = None;
-            loop {
-                let mut batch = rankable().order_by_asc(creator::Column::Id);
-                if let Some(last) = last {
-                    batch = batch.filter(creator::Column::Id.gt(last));
-                }
-                let rows = batch
-                    .limit(LOAD_BATCH)
-                    .into_model::<RankableRow>()
-                    .all(db)
-                    .await?;
-                let Some(tail) = rows.last() else { break };
-                last = Some(tail.id);
-                let full = rows.len() as u64 == LOAD_BATCH;
-                for row in rows {
-                    index.upsert(record(row));
-                }
-                if !full {
-                    break;
-                }
-            }
-            index.shrink_to_fit();
-            *handle.0.index.write().unwrap_or_else(|e| e.into_inner()) = index;
+            handle.rebuild(&mut cursor, db).await?;
         }
         let footprint = handle.read().footprint();
         Ok((
@@ -220,6 +205,49 @@ impl RankingIndex {
                 elapsed: started.elapsed(),
             },
         ))
+    }
+
+    /// Replaces the index with a fresh read of the database.
+    async fn rebuild(&self, cursor: &mut LogCursor, db: &DatabaseConnection) -> Result<(), DbErr> {
+        let fresh_cursor = start_of_log(db).await?;
+        // In keyset batches: memory stays bounded by a batch of rows rather
+        // than by the whole table.
+        let mut index = Index::new();
+        let mut last: Option<Uuid> = None;
+        loop {
+            let mut batch = rankable().order_by_asc(creator::Column::Id);
+            if let Some(last) = last {
+                batch = batch.filter(creator::Column::Id.gt(last));
+            }
+            let rows = batch
+                .limit(LOAD_BATCH)
+                .into_model::<RankableRow>()
+                .all(db)
+                .await?;
+            let Some(tail) = rows.last() else { break };
+            last = Some(tail.id);
+            let full = rows.len() as u64 == LOAD_BATCH;
+            for row in rows {
+                index.upsert(record(row));
+            }
+            if !full {
+                break;
+            }
+        }
+        index.shrink_to_fit();
+        *self.0.index.write().unwrap_or_else(|e| e.into_inner()) = index;
+        *cursor = fresh_cursor;
+        Ok(())
+    }
+
+    /// Deletes change-log rows older than [`CHANGE_LOG_RETENTION`].
+    pub async fn prune_log(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, DbErr> {
+        let cutoff = now - chrono::Duration::from_std(CHANGE_LOG_RETENTION).unwrap_or_default();
+        Ok(entity::change_log::Entity::delete_many()
+            .filter(entity::change_log::Column::CommittedAt.lt(cutoff))
+            .exec(db)
+            .await?
+            .rows_affected)
     }
 
     /// The index, for a ranking scan.
@@ -264,6 +292,14 @@ impl RankingIndex {
     /// Applies what other instances committed since the last call.
     pub async fn catch_up(&self, db: &DatabaseConnection) -> Result<usize, DbErr> {
         let mut cursor = self.0.log.lock().await;
+        if cursor
+            .synced_at
+            .is_some_and(|at| at.elapsed() > CHANGE_LOG_RETENTION / 2)
+        {
+            tracing::warn!("the change log was not read for too long: reloading the ranking index");
+            self.rebuild(&mut cursor, db).await?;
+            return Ok(self.read().len());
+        }
         let creators = match db.get_database_backend() {
             DatabaseBackend::Postgres => {
                 let rows = LogRow::find_by_statement(Statement::from_sql_and_values(
@@ -322,13 +358,17 @@ impl RankingIndex {
         if !creators.is_empty() {
             self.reload(db, &creators).await?;
         }
+        cursor.synced_at = Some(Instant::now());
         Ok(creators.len())
     }
 }
 
 /// Where a reader that has seen nothing yet starts.
 async fn start_of_log(db: &DatabaseConnection) -> Result<LogCursor, DbErr> {
-    let mut cursor = LogCursor::default();
+    let mut cursor = LogCursor {
+        synced_at: Some(Instant::now()),
+        ..LogCursor::default()
+    };
     match db.get_database_backend() {
         DatabaseBackend::Postgres => {
             let row = db

@@ -865,3 +865,26 @@ async fn a_change_committed_out_of_position_order_still_reaches_the_index() {
     // than one the reader has already read.
     assert_eq!(ranked().await, ["early", "late", "base"]);
 }
+
+#[tokio::test]
+async fn the_change_log_keeps_a_day_of_changes() {
+    use agency_center::domain::index::RankingIndex;
+    use entity::change_log;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let app = spawn_app().await;
+    creator(&app, &Spec::new("logged")).await;
+    let logged = change_log::Entity::find().count(&app.db).await.unwrap();
+    assert!(
+        logged >= 3,
+        "create, switch on and stats are logged: {logged}"
+    );
+    let now = chrono::Utc::now();
+    assert_eq!(RankingIndex::prune_log(&app.db, now).await.unwrap(), 0);
+    assert_eq!(
+        RankingIndex::prune_log(&app.db, now + chrono::Duration::hours(25))
+            .await
+            .unwrap(),
+        logged
+    );
+    assert_eq!(change_log::Entity::find().count(&app.db).await.unwrap(), 0);
+}
