@@ -167,7 +167,7 @@ fn spawn_index_sync(domain: Domain) -> tokio::task::JoinHandle<()> {
                 tracing::warn!(error = %e, "applying the change log failed");
             }
             tick += 1;
-            if tick % prune_every == 0 {
+            if tick.is_multiple_of(prune_every) {
                 match RankingIndex::prune_log(&domain.db, chrono::Utc::now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(pruned = n, ?CHANGE_LOG_RETENTION, "change log pruned"),
