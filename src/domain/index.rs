@@ -277,11 +277,10 @@ impl RankingIndex {
                     .await?,
             );
         }
+        let rankable: std::collections::HashSet<Uuid> = found.iter().map(|c| c.id).collect();
         let mut index = self.0.index.write().unwrap_or_else(|e| e.into_inner());
-        for id in creators {
-            if !found.iter().any(|c| c.id == *id) {
-                index.remove(*id);
-            }
+        for id in creators.iter().filter(|id| !rankable.contains(id)) {
+            index.remove(*id);
         }
         for c in found {
             index.upsert(record(c));
