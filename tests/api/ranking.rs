@@ -888,3 +888,23 @@ async fn the_change_log_keeps_a_day_of_changes() {
     );
     assert_eq!(change_log::Entity::find().count(&app.db).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_fresh_load_holds_exactly_the_rankable_creators() {
+    use agency_center::domain::index::RankingIndex;
+    let app = spawn_app().await;
+    let mut rankable = Vec::new();
+    for h in ["r0", "r1", "r2", "r3", "r4", "r5", "r6"] {
+        rankable.push(creator(&app, &Spec::new(h)).await.1);
+    }
+    let (_, off) = creator(&app, &Spec::new("off")).await;
+    app.set_discoverable(off, false).await;
+    let (_, member) = creator(&app, &Spec::new("member")).await;
+    let (_, other, _) = app.agency_with_token("other", &["FR"], 5).await;
+    app.insert_membership(other, member).await;
+    let (index, report) = RankingIndex::load(&app.db).await.unwrap();
+    assert_eq!(report.footprint.creators, rankable.len());
+    let index = index.read();
+    assert!(rankable.iter().all(|id| index.contains(*id)));
+    assert!(!index.contains(off) && !index.contains(member));
+}
