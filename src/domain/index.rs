@@ -299,6 +299,14 @@ impl RankingIndex {
             self.rebuild(&mut cursor, db).await?;
             return Ok(self.read().len());
         }
+        // The cursor moves only once the changes are applied: a failed
+        // re-read leaves them to be read again next time.
+        let mut next = LogCursor {
+            last_position: cursor.last_position,
+            horizon: cursor.horizon,
+            applied: HashMap::new(),
+            synced_at: Some(Instant::now()),
+        };
         let creators = match db.get_database_backend() {
             DatabaseBackend::Postgres => {
                 let rows = LogRow::find_by_statement(Statement::from_sql_and_values(
@@ -317,7 +325,6 @@ impl RankingIndex {
                     .and_then(|h| h.parse().ok())
                     .unwrap_or(cursor.horizon);
                 let mut creators = Vec::new();
-                let mut applied = HashMap::new();
                 for row in rows {
                     let (Some(position), Some(txid)) =
                         (row.position, row.txid.and_then(|t| t.parse::<u64>().ok()))
@@ -328,11 +335,10 @@ impl RankingIndex {
                         creators.extend(row.creator_id);
                     }
                     if txid >= horizon {
-                        applied.insert(position, txid);
+                        next.applied.insert(position, txid);
                     }
                 }
-                cursor.horizon = horizon;
-                cursor.applied = applied;
+                next.horizon = horizon;
                 creators
             }
             _ => {
@@ -346,7 +352,7 @@ impl RankingIndex {
                     .all(db)
                     .await?;
                 if let Some((last, _)) = rows.last() {
-                    cursor.last_position = *last;
+                    next.last_position = *last;
                 }
                 rows.into_iter().filter_map(|(_, c)| c).collect()
             }
@@ -357,7 +363,7 @@ impl RankingIndex {
         if !creators.is_empty() {
             self.reload(db, &creators).await?;
         }
-        cursor.synced_at = Some(Instant::now());
+        *cursor = next;
         Ok(creators.len())
     }
 }
