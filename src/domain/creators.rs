@@ -254,16 +254,7 @@ impl<'a> CreatorService<'a> {
         });
         refusals.into_result()?;
         let mut write = self.domain.begin_write().await?;
-        let Some(existing) = creator::Entity::find_by_id(target)
-            .lock_exclusive()
-            .one(write.txn())
-            .await?
-        else {
-            return Err(DomainError::refused(Refusal::not_found(
-                &["input", "creatorId"],
-                "creator",
-            )));
-        };
+        let existing = locked(&write, target, &["input", "creatorId"]).await?;
         let mut model: creator::ActiveModel = existing.into();
         if let Some(name) = display_name {
             model.display_name = Set(name);
@@ -294,16 +285,7 @@ impl<'a> CreatorService<'a> {
         viewer.require_write()?;
         let target = viewer.acting_for(Role::Creator, named, &["creatorId"])?;
         let mut write = self.domain.begin_write().await?;
-        let Some(existing) = creator::Entity::find_by_id(target)
-            .lock_exclusive()
-            .one(write.txn())
-            .await?
-        else {
-            return Err(DomainError::refused(Refusal::not_found(
-                &["creatorId"],
-                "creator",
-            )));
-        };
+        let existing = locked(&write, target, &["creatorId"]).await?;
         if existing.discoverable == on {
             return Ok(existing);
         }
@@ -396,6 +378,19 @@ impl<'a> CreatorService<'a> {
         write.commit().await?;
         Ok(updated)
     }
+}
+
+/// The creator's row, locked for the write; NOT_FOUND at `field` if none.
+async fn locked(
+    write: &super::writes::Write<'_>,
+    id: Uuid,
+    field: &[&str],
+) -> DomainResult<creator::Model> {
+    creator::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(write.txn())
+        .await?
+        .ok_or_else(|| DomainError::refused(Refusal::not_found(field, "creator")))
 }
 
 /// Whether the creator is the agency's member or holds any invitation from it.

@@ -31,6 +31,11 @@ pub struct Spec {
 }
 
 impl Spec {
+    pub fn followers(mut self, followers: i64) -> Self {
+        self.followers = followers;
+        self
+    }
+
     pub fn new(handle: &'static str) -> Self {
         Self {
             handle,
@@ -104,6 +109,11 @@ pub async fn rank_at(app: &TestApp, token: &str, agency: &str, vars: Value) -> G
     let mut vars = vars;
     vars["agency"] = json!(agency);
     app.gql(Some(token), RANK, vars).await
+}
+
+/// The handles of the default ranking's first page.
+async fn ranked_handles(app: &TestApp, token: &str, agency: &str) -> Vec<String> {
+    handles(rank_at(app, token, agency, json!({})).await.assert_ok())
 }
 
 pub fn handles(data: &Value) -> Vec<String> {
@@ -487,28 +497,11 @@ async fn pages_neither_repeat_nor_skip_while_others_toggle_and_keep_their_instan
         "s00", "s01", "s02", "s03", "s04", "s05", "s06", "s07", "s08", "s09", "s10", "s11",
     ];
     for (i, h) in STABLE.iter().enumerate() {
-        creator(
-            &app,
-            &Spec {
-                followers: 1000 * (i as i64 + 1),
-                ..Spec::new(h)
-            },
-        )
-        .await;
+        creator(&app, &Spec::new(h).followers(1000 * (i as i64 + 1))).await;
     }
     let mut togglers = Vec::new();
     for h in ["t0", "t1", "t2"] {
-        togglers.push(
-            creator(
-                &app,
-                &Spec {
-                    followers: 6500,
-                    ..Spec::new(h)
-                },
-            )
-            .await
-            .1,
-        );
+        togglers.push(creator(&app, &Spec::new(h).followers(6500)).await.1);
     }
     let whole = all_pages(
         &app,
@@ -557,14 +550,7 @@ async fn diversity_spreads_the_page_over_categories() {
     let (agency_id, _, token) = agency(&app).await;
     // The four best are gamers; diversity brings the others up.
     for (i, h) in ["g1", "g2", "g3", "g4"].iter().enumerate() {
-        creator(
-            &app,
-            &Spec {
-                followers: 900_000 - i as i64 * 1000,
-                ..Spec::new(h)
-            },
-        )
-        .await;
+        creator(&app, &Spec::new(h).followers(900_000 - i as i64 * 1000)).await;
     }
     creator(
         &app,
@@ -625,29 +611,9 @@ async fn diversity_spreads_the_page_over_categories() {
 async fn the_index_follows_every_write_at_once() {
     let app = spawn_app().await;
     let (agency_id, _, token) = agency(&app).await;
-    let (a, a_uuid) = creator(
-        &app,
-        &Spec {
-            followers: 100,
-            ..Spec::new("alpha")
-        },
-    )
-    .await;
-    creator(
-        &app,
-        &Spec {
-            followers: 50_000,
-            ..Spec::new("beta")
-        },
-    )
-    .await;
-    let ranked = async || {
-        handles(
-            rank_at(&app, &token, &agency_id, json!({}))
-                .await
-                .assert_ok(),
-        )
-    };
+    let (a, a_uuid) = creator(&app, &Spec::new("alpha").followers(100)).await;
+    creator(&app, &Spec::new("beta").followers(50_000)).await;
+    let ranked = async || ranked_handles(&app, &token, &agency_id).await;
     assert_eq!(ranked().await, ["beta", "alpha"]);
     // Stats: alpha overtakes.
     stats(&app, &a, 5_000_000, 9000.0, 30, 0.25).await;
@@ -705,22 +671,8 @@ async fn the_index_follows_every_write_at_once() {
 async fn a_write_through_one_instance_is_ranked_by_the_other_at_once() {
     let a = spawn_app().await;
     let (agency_id, _, token) = agency(&a).await;
-    let (one, one_uuid) = creator(
-        &a,
-        &Spec {
-            followers: 1000,
-            ..Spec::new("one")
-        },
-    )
-    .await;
-    creator(
-        &a,
-        &Spec {
-            followers: 50_000,
-            ..Spec::new("two")
-        },
-    )
-    .await;
+    let (one, one_uuid) = creator(&a, &Spec::new("one").followers(1000)).await;
+    creator(&a, &Spec::new("two").followers(50_000)).await;
     let b = crate::instances::second_instance(&a).await;
     let ranked_on_b = async |vars: Value| {
         let mut vars = vars;
@@ -783,37 +735,10 @@ async fn a_change_committed_out_of_position_order_still_reaches_the_index() {
         return; // SQLite serialises writers: positions commit in order.
     }
     let (agency_id, _, token) = agency(&app).await;
-    let (_, early) = creator(
-        &app,
-        &Spec {
-            followers: 100,
-            ..Spec::new("early")
-        },
-    )
-    .await;
-    let (_, late) = creator(
-        &app,
-        &Spec {
-            followers: 200,
-            ..Spec::new("late")
-        },
-    )
-    .await;
-    creator(
-        &app,
-        &Spec {
-            followers: 50_000,
-            ..Spec::new("base")
-        },
-    )
-    .await;
-    let ranked = async || {
-        handles(
-            rank_at(&app, &token, &agency_id, json!({}))
-                .await
-                .assert_ok(),
-        )
-    };
+    let (_, early) = creator(&app, &Spec::new("early").followers(100)).await;
+    let (_, late) = creator(&app, &Spec::new("late").followers(200)).await;
+    creator(&app, &Spec::new("base").followers(50_000)).await;
+    let ranked = async || ranked_handles(&app, &token, &agency_id).await;
     assert_eq!(ranked().await, ["base", "late", "early"]);
 
     // Another instance's writes, as its write path makes them.
