@@ -54,13 +54,39 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub secret: SecretArgs,
 
-    /// How long an invitation stays answerable (humantime: `7d`, `2s`).
-    #[arg(long, env = "AGENCY_CENTER_INVITATION_TTL", default_value = "7d", value_parser = humantime::parse_duration)]
-    pub invitation_ttl: Duration,
+    /// How long an invitation stays answerable (humantime: `7d`, `2s`;
+    /// 1s to 365d).
+    #[arg(long, env = "AGENCY_CENTER_INVITATION_TTL", default_value = "7d", value_parser = invitation_ttl)]
+    pub invitation_ttl: chrono::TimeDelta,
 
-    /// How often expired invitations are persisted and announced.
-    #[arg(long, env = "AGENCY_CENTER_EXPIRY_SWEEP_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    /// How often expired invitations are persisted and announced (10ms to 1d).
+    #[arg(long, env = "AGENCY_CENTER_EXPIRY_SWEEP_INTERVAL", default_value = "30s", value_parser = sweep_interval)]
     pub expiry_sweep_interval: Duration,
+}
+
+/// A humantime duration within `range`, else an error naming the bounds.
+fn bounded_duration(
+    raw: &str,
+    range: std::ops::RangeInclusive<Duration>,
+    bounds: &str,
+) -> Result<Duration, String> {
+    let d = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
+    if range.contains(&d) {
+        Ok(d)
+    } else {
+        Err(format!("must be between {bounds}"))
+    }
+}
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+fn invitation_ttl(raw: &str) -> Result<chrono::TimeDelta, String> {
+    let d = bounded_duration(raw, Duration::from_secs(1)..=365 * DAY, "1s and 365d")?;
+    chrono::TimeDelta::from_std(d).map_err(|e| e.to_string())
+}
+
+fn sweep_interval(raw: &str) -> Result<Duration, String> {
+    bounded_duration(raw, Duration::from_millis(10)..=DAY, "10ms and 1d")
 }
 
 #[derive(Debug, Clone, Args)]

@@ -67,6 +67,10 @@ pub struct Application {
 impl Application {
     /// Connects, migrates and binds (port 0 picks a free port).
     pub async fn build(config: AppConfig) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            !config.expiry_sweep_interval.is_zero(),
+            "the expiry sweep interval must be more than zero"
+        );
         let (db, statements) = db::connect(&config.database_url).await?;
         db::migrate(&db).await?;
         let (index, index_report) = RankingIndex::load(&db).await?;

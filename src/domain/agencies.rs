@@ -8,11 +8,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::store_errors::{UniqueRule, on_violation, retrying};
 use super::values::{Category, Language, Region, Slug, parse_categories, parse_list, parse_name};
 use super::writes::ChangeKind;
 use super::{
     Domain, DomainError, DomainResult, Page, Refusal, RefusalCode, Refusals, Role, Viewer,
-    on_unique_violation,
 };
 
 /// Invitations an agency may send per rolling 24 h unless told otherwise.
@@ -196,7 +196,7 @@ impl<'a> AgencyService<'a> {
         };
         let mut write = self.domain.begin_write().await?;
         let created = model.insert(write.txn()).await.map_err(|e| {
-            on_unique_violation(e, || {
+            on_violation(e, UniqueRule::AgencySlug, || {
                 Refusal::new(
                     RefusalCode::Duplicate,
                     &["input", "slug"],
@@ -259,43 +259,51 @@ impl<'a> AgencyService<'a> {
             ))
         });
         refusals.into_result()?;
-        let mut write = self.domain.begin_write().await?;
-        let Some(existing) = agency::Entity::find_by_id(target)
-            .lock_exclusive()
-            .one(write.txn())
-            .await?
-        else {
-            return Err(DomainError::refused(Refusal::not_found(
-                &["input", "agencyId"],
-                "agency",
-            )));
-        };
-        let mut model: agency::ActiveModel = existing.into();
-        if let Some(v) = name {
-            model.name = Set(v);
-        }
-        if let Some(v) = regions {
-            model.regions = Set(join_list(&v));
-        }
-        if let Some(v) = languages {
-            model.languages = Set(join_list(&v));
-        }
-        if let Some(v) = specialties {
-            model.specialties = Set(Category::join(&v));
-        }
-        if let Some(v) = capacity {
-            model.capacity = Set(v);
-        }
-        if let Some(v) = daily_limit {
-            model.daily_invite_limit = Set(v);
-        }
-        if let Some(v) = input.verified {
-            model.verified = Set(v);
-        }
-        model.updated_at = Set(Utc::now());
-        let updated = model.update(write.txn()).await?;
-        write.changed(ChangeKind::AgencyUpdated, target, None);
-        write.commit().await?;
-        Ok(updated)
+        let regions = regions.map(|v| join_list(&v));
+        let languages = languages.map(|v| join_list(&v));
+        let specialties = specialties.map(|v| Category::join(&v));
+        let (name, regions, languages, specialties) = (&name, &regions, &languages, &specialties);
+        let verified = input.verified;
+        retrying(move || async move {
+            let mut write = self.domain.begin_write().await?;
+            let Some(existing) = agency::Entity::find_by_id(target)
+                .lock_exclusive()
+                .one(write.txn())
+                .await?
+            else {
+                return Err(DomainError::refused(Refusal::not_found(
+                    &["input", "agencyId"],
+                    "agency",
+                )));
+            };
+            let mut model: agency::ActiveModel = existing.into();
+            if let Some(v) = name {
+                model.name = Set(v.clone());
+            }
+            if let Some(v) = regions {
+                model.regions = Set(v.clone());
+            }
+            if let Some(v) = languages {
+                model.languages = Set(v.clone());
+            }
+            if let Some(v) = specialties {
+                model.specialties = Set(v.clone());
+            }
+            if let Some(v) = capacity {
+                model.capacity = Set(v);
+            }
+            if let Some(v) = daily_limit {
+                model.daily_invite_limit = Set(v);
+            }
+            if let Some(v) = verified {
+                model.verified = Set(v);
+            }
+            model.updated_at = Set(Utc::now());
+            let updated = model.update(write.txn()).await?;
+            write.changed(ChangeKind::AgencyUpdated, target, None);
+            write.commit().await?;
+            Ok(updated)
+        })
+        .await
     }
 }

@@ -8,13 +8,13 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::store_errors::{UniqueRule, on_violation, retrying};
 use super::values::{
     Category, Handle, Language, Region, parse_birth_date, parse_categories, parse_list, parse_name,
 };
 use super::writes::ChangeKind;
 use super::{
     Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Refusals, Role, Viewer,
-    on_unique_violation,
 };
 
 /// Most rows `upsertCreatorStats` takes at once.
@@ -212,7 +212,7 @@ impl<'a> CreatorService<'a> {
         };
         let mut write = self.domain.begin_write().await?;
         let created = model.insert(write.txn()).await.map_err(|e| {
-            on_unique_violation(e, || {
+            on_violation(e, UniqueRule::CreatorHandle, || {
                 Refusal::new(
                     RefusalCode::Duplicate,
                     &["input", "handle"],
@@ -253,23 +253,29 @@ impl<'a> CreatorService<'a> {
             )
         });
         refusals.into_result()?;
-        let mut write = self.domain.begin_write().await?;
-        let existing = locked(&write, target, &["input", "creatorId"]).await?;
-        let mut model: creator::ActiveModel = existing.into();
-        if let Some(name) = display_name {
-            model.display_name = Set(name);
-        }
-        if let Some(langs) = languages {
-            model.languages = Set(join_list(&langs));
-        }
-        if let Some(cats) = categories {
-            model.categories = Set(Category::join(&cats));
-        }
-        model.updated_at = Set(Utc::now());
-        let updated = model.update(write.txn()).await?;
-        write.creator_changed(ChangeKind::CreatorProfile, target);
-        write.commit().await?;
-        Ok(updated)
+        let languages = languages.map(|l| join_list(&l));
+        let categories = categories.map(|c| Category::join(&c));
+        let (display_name, languages, categories) = (&display_name, &languages, &categories);
+        retrying(move || async move {
+            let mut write = self.domain.begin_write().await?;
+            let existing = locked(&write, target, &["input", "creatorId"]).await?;
+            let mut model: creator::ActiveModel = existing.into();
+            if let Some(name) = display_name {
+                model.display_name = Set(name.clone());
+            }
+            if let Some(languages) = languages {
+                model.languages = Set(languages.clone());
+            }
+            if let Some(categories) = categories {
+                model.categories = Set(categories.clone());
+            }
+            model.updated_at = Set(Utc::now());
+            let updated = model.update(write.txn()).await?;
+            write.creator_changed(ChangeKind::CreatorProfile, target);
+            write.commit().await?;
+            Ok(updated)
+        })
+        .await
     }
 
     /// The "Agency invitation" switch, for the viewer creator or, for an
@@ -284,21 +290,24 @@ impl<'a> CreatorService<'a> {
     ) -> DomainResult<creator::Model> {
         viewer.require_write()?;
         let target = viewer.acting_for(Role::Creator, named, &["creatorId"])?;
-        let mut write = self.domain.begin_write().await?;
-        let existing = locked(&write, target, &["creatorId"]).await?;
-        if existing.discoverable == on {
-            return Ok(existing);
-        }
-        // Judged once the row is locked, so the stamp orders with the lock.
-        let now = Utc::now();
-        let mut model: creator::ActiveModel = existing.into();
-        model.discoverable = Set(on);
-        model.discoverable_since = Set(on.then_some(now));
-        model.updated_at = Set(now);
-        let updated = model.update(write.txn()).await?;
-        write.creator_changed(ChangeKind::CreatorDiscoverable, target);
-        write.commit().await?;
-        Ok(updated)
+        retrying(move || async move {
+            let mut write = self.domain.begin_write().await?;
+            let existing = locked(&write, target, &["creatorId"]).await?;
+            if existing.discoverable == on {
+                return Ok(existing);
+            }
+            // Judged once the row is locked, so the stamp orders with the lock.
+            let now = Utc::now();
+            let mut model: creator::ActiveModel = existing.into();
+            model.discoverable = Set(on);
+            model.discoverable_since = Set(on.then_some(now));
+            model.updated_at = Set(now);
+            let updated = model.update(write.txn()).await?;
+            write.creator_changed(ChangeKind::CreatorDiscoverable, target);
+            write.commit().await?;
+            Ok(updated)
+        })
+        .await
     }
 
     /// Writes a batch of LIVE figures, all or nothing; returns rows written.
@@ -332,30 +341,44 @@ impl<'a> CreatorService<'a> {
         }
         refusals.into_result()?;
 
+        // Rows written in id order: two batches over the same creators lock
+        // them in the same order and cannot deadlock each other.
+        let mut rows: Vec<(usize, Uuid, StatsRow)> = rows
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, row)| Some((i, row.creator_id.clone().ok()?, row)))
+            .collect();
+        rows.sort_unstable_by_key(|(_, id, _)| *id);
+        retrying(|| self.write_stats(&rows)).await
+    }
+
+    /// One attempt at `upsert_stats`: rows validated, in id order, with
+    /// their index in the batch.
+    async fn write_stats(&self, rows: &[(usize, Uuid, StatsRow)]) -> DomainResult<u64> {
         let mut write = self.domain.begin_write().await?;
-        let ids: Vec<Uuid> = seen.into_iter().collect();
         let existing: std::collections::HashSet<Uuid> = creator::Entity::find()
-            .filter(creator::Column::Id.is_in(ids))
+            .filter(creator::Column::Id.is_in(rows.iter().map(|(_, id, _)| *id)))
             .all(write.txn())
             .await?
             .into_iter()
             .map(|c| c.id)
             .collect();
+        let mut missing: Vec<usize> = rows
+            .iter()
+            .filter(|(_, id, _)| !existing.contains(id))
+            .map(|(i, _, _)| *i)
+            .collect();
+        missing.sort_unstable();
         let mut refusals = Refusals::default();
-        for (i, row) in rows.iter().enumerate() {
-            if let Ok(id) = row.creator_id
-                && !existing.contains(&id)
-            {
-                refusals.push(
-                    Refusal::not_found(&["creatorId"], "creator").under(&["input", &i.to_string()]),
-                );
-            }
+        for i in missing {
+            refusals.push(
+                Refusal::not_found(&["creatorId"], "creator").under(&["input", &i.to_string()]),
+            );
         }
         refusals.into_result()?;
         let now = Utc::now();
         let mut updated = 0;
-        for row in rows {
-            let Ok(id) = row.creator_id else { continue };
+        for (_, id, row) in rows {
             let result = creator::Entity::update_many()
                 .col_expr(creator::Column::Followers, row.followers.into())
                 .col_expr(creator::Column::AvgViewers, row.avg_viewers.into())
@@ -369,11 +392,11 @@ impl<'a> CreatorService<'a> {
                 )
                 .col_expr(creator::Column::EngagementRate, row.engagement_rate.into())
                 .col_expr(creator::Column::StatsUpdatedAt, now.into())
-                .filter(creator::Column::Id.eq(id))
+                .filter(creator::Column::Id.eq(*id))
                 .exec(write.txn())
                 .await?;
             updated += result.rows_affected;
-            write.creator_changed(ChangeKind::CreatorStats, id);
+            write.creator_changed(ChangeKind::CreatorStats, *id);
         }
         write.commit().await?;
         Ok(updated)

@@ -7,7 +7,7 @@
 //! invitations, and on PostgreSQL the creator and agency rows are locked
 //! (creator first, then agency) so capacity counts cannot be raced.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use entity::invitation::{self, Status};
 use entity::{agency, creator, membership};
 use sea_orm::sea_query::{Expr, IntoCondition};
@@ -19,11 +19,9 @@ use uuid::Uuid;
 
 use super::Page;
 use super::eligibility::{eligibility, member_count, used_quota};
+use super::store_errors::{UniqueRule, on_violation, retrying, violated};
 use super::writes::ChangeKind;
-use super::{
-    Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Role, Viewer,
-    on_unique_violation,
-};
+use super::{Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Role, Viewer};
 use crate::events::{EventKind, InvitationEvent};
 
 pub const MAX_MESSAGE_CHARS: usize = 500;
@@ -235,8 +233,25 @@ impl<'a> InvitationService<'a> {
         let key = parse_idempotency_key(input.idempotency_key.as_deref())
             .map_err(DomainError::refused)?;
 
-        let now = Utc::now();
+        retrying(|| self.insert(agency_id, creator_id, message.as_deref(), key.as_deref())).await
+    }
+
+    /// One attempt at `send`, after its input is validated.
+    async fn insert(
+        &self,
+        agency_id: Uuid,
+        creator_id: Uuid,
+        message: Option<&str>,
+        key: Option<&str>,
+    ) -> DomainResult<invitation::Model> {
         let mut write = self.domain.begin_write().await?;
+        // Creator first, then agency, as every writer takes them: a send
+        // waits for an accept or a switch-off of the same creator to commit
+        // and then sees it.
+        creator::Entity::find_by_id(creator_id)
+            .lock_exclusive()
+            .one(write.txn())
+            .await?;
         let Some(agency) = agency::Entity::find_by_id(agency_id)
             .lock_exclusive()
             .one(write.txn())
@@ -247,28 +262,27 @@ impl<'a> InvitationService<'a> {
                 "agency",
             )));
         };
-        if let Some(key) = &key
+        let now = Utc::now();
+        if let Some(key) = key
             && let Some(first) = by_idempotency_key(write.txn(), agency_id, key).await?
         {
             return Ok(first);
         }
         // A PENDING row past its expiry still holds the one-pending index:
         // persist its expiry first so the agency may invite again.
-        let mut events = expire(write.txn(), Some((agency_id, creator_id)), now).await?;
+        let mut events = expire(write.txn(), Expiring::Pair(agency_id, creator_id), now).await?;
         if let Some(code) = eligibility(write.txn(), &agency, &[creator_id], now).await?[0] {
             return Err(eligibility_refusal(code));
         }
-        let ttl =
-            Duration::from_std(self.domain.settings.invitation_ttl).unwrap_or(Duration::days(7));
         let inserted = invitation::ActiveModel {
             id: Set(Uuid::now_v7()),
             agency_id: Set(agency_id),
             creator_id: Set(creator_id),
             status: Set(Status::Pending),
-            message: Set(message),
-            idempotency_key: Set(key.clone()),
+            message: Set(message.map(str::to_owned)),
+            idempotency_key: Set(key.map(str::to_owned)),
             created_at: Set(now),
-            expires_at: Set(now + ttl),
+            expires_at: Set(now + self.domain.settings.invitation_ttl),
             responded_at: Set(None),
         }
         .insert(write.txn())
@@ -279,18 +293,23 @@ impl<'a> InvitationService<'a> {
                 drop(write);
                 // Lost a race the locks did not cover: the key's first use
                 // wins, else the pending invitation that beat this one does.
-                if let Some(key) = &key
+                if let Some(key) = key
+                    && violated(&e) == Some(UniqueRule::IdempotencyKeyPerAgency)
                     && let Some(first) = by_idempotency_key(&self.domain.db, agency_id, key).await?
                 {
                     return Ok(first);
                 }
-                return Err(on_unique_violation(e, || {
-                    Refusal::new(
-                        RefusalCode::AlreadyInvited,
-                        &["input", "creatorId"],
-                        refusal_message(RefusalCode::AlreadyInvited),
-                    )
-                }));
+                return Err(on_violation(
+                    e,
+                    UniqueRule::OnePendingInvitationPerPair,
+                    || {
+                        Refusal::new(
+                            RefusalCode::AlreadyInvited,
+                            &["input", "creatorId"],
+                            refusal_message(RefusalCode::AlreadyInvited),
+                        )
+                    },
+                ));
             }
         };
         events.push(InvitationEvent::new(
@@ -333,9 +352,18 @@ impl<'a> InvitationService<'a> {
         id: Uuid,
         to: Status,
     ) -> DomainResult<invitation::Model> {
-        let now = Utc::now();
+        retrying(|| self.respond_once(viewer, id, to)).await
+    }
+
+    async fn respond_once(
+        &self,
+        viewer: &Viewer,
+        id: Uuid,
+        to: Status,
+    ) -> DomainResult<invitation::Model> {
         let mut write = self.domain.begin_write().await?;
         let invitation = self.visible_for_update(write.txn(), viewer, id).await?;
+        let now = Utc::now();
         if effective_status(&invitation, now) != Status::Pending {
             return Err(refused(RefusalCode::InvitationNotPending, &["id"]));
         }
@@ -362,7 +390,15 @@ impl<'a> InvitationService<'a> {
                 "only the invited creator accepts an invitation",
             ));
         };
-        let now = Utc::now();
+        retrying(|| self.accept_once(viewer, creator_id, id)).await
+    }
+
+    async fn accept_once(
+        &self,
+        viewer: &Viewer,
+        creator_id: Uuid,
+        id: Uuid,
+    ) -> DomainResult<invitation::Model> {
         let mut write = self.domain.begin_write().await?;
         // Creator first, then agency: every writer takes them in this order.
         creator::Entity::find_by_id(creator_id)
@@ -370,11 +406,6 @@ impl<'a> InvitationService<'a> {
             .one(write.txn())
             .await?;
         let invitation = self.visible_for_update(write.txn(), viewer, id).await?;
-        match effective_status(&invitation, now) {
-            Status::Pending => {}
-            Status::Expired => return Err(refused(RefusalCode::InvitationExpired, &["id"])),
-            _ => return Err(refused(RefusalCode::InvitationNotPending, &["id"])),
-        }
         let Some(agency) = agency::Entity::find_by_id(invitation.agency_id)
             .lock_exclusive()
             .one(write.txn())
@@ -385,6 +416,12 @@ impl<'a> InvitationService<'a> {
                 "invitation",
             )));
         };
+        let now = Utc::now();
+        match effective_status(&invitation, now) {
+            Status::Pending => {}
+            Status::Expired => return Err(refused(RefusalCode::InvitationExpired, &["id"])),
+            _ => return Err(refused(RefusalCode::InvitationNotPending, &["id"])),
+        }
         let already_member = membership::Entity::find()
             .filter(membership::Column::CreatorId.eq(creator_id))
             .count(write.txn())
@@ -409,7 +446,7 @@ impl<'a> InvitationService<'a> {
         .insert(write.txn())
         .await
         .map_err(|e| {
-            on_unique_violation(e, || {
+            on_violation(e, UniqueRule::OneMembershipPerCreator, || {
                 Refusal::new(
                     RefusalCode::AlreadyInAgency,
                     &["id"],
@@ -422,19 +459,22 @@ impl<'a> InvitationService<'a> {
             membership_id,
             Some(creator_id),
         );
-        let cancelled = invitation::Entity::update_many()
-            .col_expr(invitation::Column::Status, Expr::value(Status::Cancelled))
-            .col_expr(invitation::Column::RespondedAt, Expr::value(now))
-            .filter(invitation::Column::CreatorId.eq(creator_id))
-            .filter(invitation::Column::Status.eq(Status::Pending))
-            .filter(invitation::Column::Id.ne(id))
-            .exec_with_returning(write.txn())
-            .await?;
         let mut events = vec![InvitationEvent::new(
             EventKind::Accepted,
             accepted.clone(),
             now,
         )];
+        // The creator's other invitations end: those already past their
+        // expiry as EXPIRED (what they are, swept or not), the rest CANCELLED.
+        events.extend(expire(write.txn(), Expiring::OfCreator(creator_id), now).await?);
+        let cancelled = invitation::Entity::update_many()
+            .col_expr(invitation::Column::Status, Expr::value(Status::Cancelled))
+            .col_expr(invitation::Column::RespondedAt, Expr::value(now))
+            .filter(invitation::Column::CreatorId.eq(creator_id))
+            .filter(status_condition(Status::Pending, now))
+            .filter(invitation::Column::Id.ne(id))
+            .exec_with_returning(write.txn())
+            .await?;
         events.extend(
             cancelled
                 .into_iter()
@@ -463,14 +503,17 @@ impl<'a> InvitationService<'a> {
 
     /// Persists the expiry of every PENDING invitation past `expires_at`
     /// and emits EXPIRED for each; returns how many.
-    pub async fn sweep_expired(&self) -> Result<usize, DbErr> {
-        let now = Utc::now();
-        let mut write = self.domain.begin_write().await?;
-        let events = expire(write.txn(), None, now).await?;
-        let n = events.len();
-        write.emit(events);
-        write.commit().await?;
-        Ok(n)
+    pub async fn sweep_expired(&self) -> DomainResult<usize> {
+        retrying(move || async move {
+            let mut write = self.domain.begin_write().await?;
+            let now = Utc::now();
+            let events = expire(write.txn(), Expiring::All, now).await?;
+            let n = events.len();
+            write.emit(events);
+            write.commit().await?;
+            Ok(n)
+        })
+        .await
     }
 
     /// Invitations of one creator or one agency, newest first.
@@ -557,21 +600,36 @@ async fn transition(
     Ok(updated.pop())
 }
 
-/// Marks PENDING invitations past their expiry EXPIRED (all, or one
-/// agency–creator pair) and returns their events.
+/// Which PENDING invitations past their expiry to persist as EXPIRED.
+#[derive(Debug, Clone, Copy)]
+enum Expiring {
+    All,
+    /// Agency, creator.
+    Pair(Uuid, Uuid),
+    OfCreator(Uuid),
+}
+
+/// Marks PENDING invitations past their expiry EXPIRED and returns their
+/// events.
 async fn expire(
     txn: &DatabaseTransaction,
-    pair: Option<(Uuid, Uuid)>,
+    which: Expiring,
     now: DateTime<Utc>,
 ) -> Result<Vec<InvitationEvent>, DbErr> {
     let mut update = invitation::Entity::update_many()
         .col_expr(invitation::Column::Status, Expr::value(Status::Expired))
         .filter(invitation::Column::Status.eq(Status::Pending))
         .filter(invitation::Column::ExpiresAt.lte(now));
-    if let Some((agency_id, creator_id)) = pair {
-        update = update
-            .filter(invitation::Column::AgencyId.eq(agency_id))
-            .filter(invitation::Column::CreatorId.eq(creator_id));
+    match which {
+        Expiring::All => {}
+        Expiring::Pair(agency_id, creator_id) => {
+            update = update
+                .filter(invitation::Column::AgencyId.eq(agency_id))
+                .filter(invitation::Column::CreatorId.eq(creator_id));
+        }
+        Expiring::OfCreator(creator_id) => {
+            update = update.filter(invitation::Column::CreatorId.eq(creator_id));
+        }
     }
     Ok(update
         .exec_with_returning(txn)

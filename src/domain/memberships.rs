@@ -5,6 +5,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 use uuid::Uuid;
 
 use super::Page;
+use super::store_errors::retrying;
 use super::writes::ChangeKind;
 use super::{Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Viewer};
 
@@ -23,6 +24,10 @@ impl<'a> MembershipService<'a> {
         let Principal::Creator(creator_id) = viewer.principal else {
             return Err(DomainError::forbidden("only a creator leaves their agency"));
         };
+        retrying(|| self.leave_once(creator_id)).await
+    }
+
+    async fn leave_once(&self, creator_id: Uuid) -> DomainResult<creator::Model> {
         let mut write = self.domain.begin_write().await?;
         let Some(me) = creator::Entity::find_by_id(creator_id)
             .lock_exclusive()

@@ -9,15 +9,14 @@ pub mod index;
 pub mod invitations;
 pub mod memberships;
 pub mod recommendations;
+pub mod store_errors;
 pub mod values;
 pub mod viewer;
 pub mod writes;
 
-use std::time::Duration;
-
 use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, DbErr, SqlErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 
 use crate::events::EventBus;
@@ -47,13 +46,13 @@ pub enum RefusalCode {
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
     /// How long an invitation stays answerable.
-    pub invitation_ttl: Duration,
+    pub invitation_ttl: chrono::TimeDelta,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            invitation_ttl: Duration::from_secs(7 * 24 * 3600),
+            invitation_ttl: chrono::TimeDelta::days(7),
         }
     }
 }
@@ -160,16 +159,6 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub has_next: bool,
     pub total: u64,
-}
-
-/// Turns a unique-constraint violation into a refusal, any other database
-/// error into itself: the database, not a prior SELECT, has the last word
-/// on uniqueness, so concurrent writers cannot both win.
-pub fn on_unique_violation(err: DbErr, refusal: impl FnOnce() -> Refusal) -> DomainError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => DomainError::refused(refusal()),
-        _ => DomainError::Database(err),
-    }
 }
 
 /// Collects refusals so a mutation can report every invalid field at once.

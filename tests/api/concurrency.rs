@@ -226,3 +226,83 @@ async fn concurrent_sends_never_exceed_the_daily_limit() {
     }));
     assert_eq!(app.invitation_count().await, 5);
 }
+
+/// A send and an accept for one creator serialise on the creator's row: the
+/// send waits for the accept and is then refused ALREADY_IN_AGENCY, or
+/// commits first and is CANCELLED by the accept. Without the creator lock
+/// the send could commit a PENDING invitation for a fresh member.
+#[tokio::test]
+async fn a_send_racing_an_accept_never_leaves_a_member_invited() {
+    let app = spawn_app().await;
+    let (_, _, sender) = app.agency_with_token("sender", &["FR"], 100).await;
+    let (_, _, winner) = app.agency_with_token("winner", &["FR"], 100).await;
+    for round in 0..20 {
+        let (creator_id, _, creator) = app
+            .discoverable_creator(&format!("raced_{round:02}"), "FR")
+            .await;
+        let inv = invite(&app, &winner, &creator_id).await;
+        let (sent, accepted) = tokio::join!(
+            crate::helpers::send(&app, &sender, &creator_id),
+            respond(&app, Some(&creator), "acceptInvitation", &inv)
+        );
+        sent.assert_ok();
+        assert_eq!(
+            accepted.assert_ok()["acceptInvitation"]["invitation"]["status"],
+            "ACCEPTED",
+            "{}",
+            accepted.body
+        );
+        for (code, _) in sent.user_errors("sendInvitation") {
+            assert_eq!(code, "ALREADY_IN_AGENCY", "round {round}: {}", sent.body);
+        }
+    }
+    let members = membership::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(members.len(), 20);
+    let pending: Vec<_> = invitation::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.status == invitation::Status::Pending)
+        .collect();
+    assert_eq!(pending, vec![], "no member holds a PENDING invitation");
+}
+
+/// Two stats batches over the same creators in opposite orders: written in
+/// id order, neither waits on the other in a cycle, so neither deadlocks.
+#[tokio::test]
+async fn stats_batches_in_opposite_orders_both_succeed() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(
+            app.create_creator(&format!("streamer_{i:02}"), "FR")
+                .await
+                .0,
+        );
+    }
+    let batch = |ids: &[String], followers: i64| {
+        json!({"input": ids.iter().map(|id| json!({
+            "creatorId": id, "followers": followers, "avgViewers": 10.0, "peakViewers": 20,
+            "liveHours30d": 10.0, "liveDays30d": 5, "diamonds30d": 100,
+            "followerGrowth30d": 0.0, "engagementRate": 0.1
+        })).collect::<Vec<_>>()})
+    };
+    let reversed: Vec<String> = ids.iter().rev().cloned().collect();
+    let admin = app.admin();
+    let q = "mutation($input: [CreatorStatsInput!]!) { upsertCreatorStats(input: $input) { updated userErrors { code } } }";
+    for round in 0..10 {
+        let (a, b) = tokio::join!(
+            app.gql(Some(&admin), q, batch(&ids, round)),
+            app.gql(Some(&admin), q, batch(&reversed, round + 1000))
+        );
+        for res in [&a, &b] {
+            assert_eq!(
+                res.assert_ok()["upsertCreatorStats"]["updated"],
+                30,
+                "round {round}: {}",
+                res.body
+            );
+        }
+    }
+}

@@ -217,7 +217,7 @@ async fn declines_and_withdrawals_are_announced() {
 #[tokio::test]
 async fn the_sweep_persists_expiry_and_announces_it() {
     let app = spawn_app_with(|c| {
-        c.settings.invitation_ttl = Duration::from_secs(1);
+        c.settings.invitation_ttl = chrono::TimeDelta::seconds(1);
         c.expiry_sweep_interval = Duration::from_millis(200);
     })
     .await;

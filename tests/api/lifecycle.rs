@@ -346,8 +346,7 @@ async fn messages_and_keys_are_validated() {
 
 #[tokio::test]
 async fn expired_invitations_cannot_be_accepted_and_free_the_pair() {
-    let app =
-        spawn_app_with(|c| c.settings.invitation_ttl = std::time::Duration::from_secs(1)).await;
+    let app = spawn_app_with(|c| c.settings.invitation_ttl = chrono::TimeDelta::seconds(1)).await;
     let (_, _, agency) = app.agency_with_token("hasty", &["FR"], 5).await;
     let (creator_id, _, creator) = app.discoverable_creator("slow.reader", "FR").await;
     let inv = invite(&app, &agency, &creator_id).await;
@@ -362,4 +361,69 @@ async fn expired_invitations_cannot_be_accepted_and_free_the_pair() {
     // The agency may invite again: the stale one is expired, not in the way.
     let again = invite(&app, &agency, &creator_id).await;
     assert_ne!(again, inv);
+}
+
+/// An invitation past its expiry but not yet swept is EXPIRED, not
+/// CANCELLED, when its creator accepts another: the accept persists what
+/// it already was and announces EXPIRED.
+#[tokio::test]
+async fn accepting_leaves_an_expired_invitation_expired() {
+    use entity::invitation;
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let app = spawn_app().await;
+    let (_, _, stale) = app.agency_with_token("stale", &["FR"], 5).await;
+    let (_, _, chosen) = app.agency_with_token("chosen", &["FR"], 5).await;
+    let (creator_id, _, creator) = app.discoverable_creator("chooser", "FR").await;
+    let old = invite(&app, &stale, &creator_id).await;
+    let other = invite(&app, &chosen, &creator_id).await;
+    let open = invite(
+        &app,
+        &stale.clone(),
+        &app.discoverable_creator("bystander", "FR").await.0,
+    )
+    .await;
+    // Time passes for one invitation only: its expiry is behind us.
+    let row = invitation::Entity::find_by_id(crate::helpers::uuid_of(&old))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut row: invitation::ActiveModel = row.into();
+    row.expires_at = Set(chrono::Utc::now() - chrono::TimeDelta::minutes(1));
+    row.update(&app.db).await.unwrap();
+    let mut events = crate::events::Subscription::open(&app.base, Some(&creator)).await;
+
+    let res = respond(&app, Some(&creator), "acceptInvitation", &other).await;
+    assert_eq!(
+        res.assert_ok()["acceptInvitation"]["invitation"]["status"],
+        "ACCEPTED"
+    );
+    let stored = invitation::Entity::find_by_id(crate::helpers::uuid_of(&old))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, invitation::Status::Expired);
+    let seen: Vec<String> = events
+        .drain(std::time::Duration::from_millis(500))
+        .await
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["kind"].as_str().unwrap(),
+                e["invitation"]["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(seen.contains(&format!("ACCEPTED {other}")), "{seen:?}");
+    assert!(seen.contains(&format!("EXPIRED {old}")), "{seen:?}");
+    assert!(!seen.iter().any(|e| e.starts_with("CANCELLED")), "{seen:?}");
+    // Another creator's invitation is untouched.
+    let untouched = invitation::Entity::find_by_id(crate::helpers::uuid_of(&open))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(untouched.status, invitation::Status::Pending);
 }
