@@ -18,7 +18,9 @@ pub const DEMO_SECRET: &str = "agency-center-demo-secret-do-not-use-in-productio
 struct Claims {
     sub: String,
     exp: i64,
-    iat: i64,
+    /// Optional in RFC 7519; ours always carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
 }
@@ -47,6 +49,7 @@ impl TokenKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
         validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = 5;
         Self {
             encoding: EncodingKey::from_secret(secret),
@@ -65,16 +68,14 @@ impl TokenKeys {
         if let Some(scope) = scope {
             Scopes::parse(scope).map_err(anyhow::Error::msg)?;
         }
-        let sub = match principal {
-            Principal::Creator(id) => format!("creator:{id}"),
-            Principal::Agency(id) => format!("agency:{id}"),
-            Principal::Admin(name) => format!("admin:{name}"),
-            Principal::Anonymous => anyhow::bail!("anonymous callers have no token"),
-        };
+        if *principal == Principal::Anonymous {
+            anyhow::bail!("anonymous callers have no token");
+        }
+        let sub = principal.subject();
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub,
-            iat: now,
+            iat: Some(now),
             exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
             scope: scope.map(str::to_owned),
         };
@@ -85,8 +86,15 @@ impl TokenKeys {
         )?)
     }
 
-    /// Checks signature, algorithm and expiry, then reads the principal.
+    /// Checks signature, algorithm, expiry and `nbf`, then reads the
+    /// principal.
     pub fn verify(&self, token: &str) -> Result<Viewer, AuthError> {
+        self.verify_until(token).map(|(viewer, _)| viewer)
+    }
+
+    /// [`Self::verify`], with the token's expiry (seconds since the epoch):
+    /// what a long-lived connection must honour.
+    pub fn verify_until(&self, token: &str) -> Result<(Viewer, i64), AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -100,13 +108,21 @@ impl TokenKeys {
             .map(Scopes::parse)
             .transpose()
             .map_err(|_| AuthError::Invalid)?;
-        Ok(Viewer::new(principal, scopes))
+        Ok((Viewer::new(principal, scopes), claims.exp))
     }
 
     /// Reads an `Authorization` header value; no header is an anonymous viewer.
     pub fn viewer_from_header(&self, header: Option<&str>) -> Result<Viewer, AuthError> {
+        self.session_from_header(header).map(|(viewer, _)| viewer)
+    }
+
+    /// The viewer and, for a token, its expiry (none for anonymous).
+    pub fn session_from_header(
+        &self,
+        header: Option<&str>,
+    ) -> Result<(Viewer, Option<i64>), AuthError> {
         let Some(value) = header else {
-            return Ok(Viewer::ANONYMOUS);
+            return Ok((Viewer::ANONYMOUS, None));
         };
         let token = value
             .strip_prefix("Bearer ")
@@ -114,7 +130,8 @@ impl TokenKeys {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::MalformedHeader)?;
-        self.verify(token)
+        let (viewer, exp) = self.verify_until(token)?;
+        Ok((viewer, Some(exp)))
     }
 }
 
@@ -158,6 +175,30 @@ mod tests {
             TokenKeys::new(b"secret").verify(&token),
             Err(AuthError::Invalid)
         ));
+    }
+
+    fn signed(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn iat_is_optional_and_nbf_is_honoured() {
+        let keys = TokenKeys::new(b"secret");
+        let now = chrono::Utc::now().timestamp();
+        let sub = "admin:ops";
+        let no_iat = signed(serde_json::json!({"sub": sub, "exp": now + 60}));
+        assert!(keys.verify(&no_iat).is_ok());
+        let later = signed(serde_json::json!({"sub": sub, "exp": now + 600, "nbf": now + 300}));
+        assert!(matches!(keys.verify(&later), Err(AuthError::Invalid)));
+        let began = signed(serde_json::json!({"sub": sub, "exp": now + 600, "nbf": now - 1}));
+        assert!(keys.verify(&began).is_ok());
+        let (_, exp) = keys.verify_until(&no_iat).unwrap();
+        assert_eq!(exp, now + 60);
     }
 
     #[test]

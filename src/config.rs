@@ -102,17 +102,35 @@ pub struct SecretArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {
-    /// Deepest selection nesting a query may have.
+    /// Deepest nesting of the API's own fields a query may have
+    /// (introspection is not counted).
     #[arg(long, env = "AGENCY_CENTER_MAX_QUERY_DEPTH", default_value_t = 12)]
-    pub max_query_depth: usize,
+    pub max_query_depth: u32,
 
-    /// Highest complexity (fields, with list sizes counted) a query may have.
+    /// Highest cost a query may have: every field 1, a connection
+    /// multiplying what it selects by its `first`.
     #[arg(
         long,
         env = "AGENCY_CENTER_MAX_QUERY_COMPLEXITY",
         default_value_t = 5000
     )]
-    pub max_query_complexity: usize,
+    pub max_query_complexity: u64,
+
+    /// Turns introspection (`__schema`, `__type`) off.
+    #[arg(long, env = "AGENCY_CENTER_NO_INTROSPECTION")]
+    pub no_introspection: bool,
+
+    /// Cost points in each caller's bucket (0: rate limiting off).
+    #[arg(
+        long,
+        env = "AGENCY_CENTER_RATE_LIMIT_CAPACITY",
+        default_value_t = 10_000
+    )]
+    pub rate_limit_capacity: u32,
+
+    /// Cost points restored to each bucket per second.
+    #[arg(long, env = "AGENCY_CENTER_RATE_LIMIT_RESTORE", default_value_t = 500)]
+    pub rate_limit_restore: u32,
 
     /// Largest request body, in bytes.
     #[arg(long, env = "AGENCY_CENTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -128,6 +146,9 @@ impl Default for LimitArgs {
         Self {
             max_query_depth: 12,
             max_query_complexity: 5000,
+            no_introspection: false,
+            rate_limit_capacity: 10_000,
+            rate_limit_restore: 500,
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
         }

@@ -20,6 +20,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod ranking;
+pub mod rate_limit;
 pub mod seed;
 
 use std::future::Future;
@@ -130,9 +131,13 @@ impl Application {
             spawn_index_sync(self.domain.clone()),
         ];
         background.extend(self.event_relay);
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         for task in background {
             task.abort();
         }

@@ -125,7 +125,9 @@ impl<'a> AgencyService<'a> {
             .await?;
         let mut page = agency::Entity::find().filter(filter);
         if let Some(after) = after {
-            page = page.filter(agency::Column::Slug.gt(after));
+            let after = Slug::parse(after)
+                .map_err(|m| DomainError::refused(Refusal::invalid(&["after"], m)))?;
+            page = page.filter(agency::Column::Slug.gt(after.as_ref()));
         }
         let mut items = page
             .order_by_asc(agency::Column::Slug)

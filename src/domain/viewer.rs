@@ -12,6 +12,19 @@ pub enum Principal {
     Admin(String),
 }
 
+impl Principal {
+    /// The token subject naming this principal (`creator:<uuid>`,
+    /// `agency:<uuid>`, `admin:<name>`; `anonymous` has no token).
+    pub fn subject(&self) -> String {
+        match self {
+            Principal::Creator(id) => format!("creator:{id}"),
+            Principal::Agency(id) => format!("agency:{id}"),
+            Principal::Admin(name) => format!("admin:{name}"),
+            Principal::Anonymous => "anonymous".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Anonymous,

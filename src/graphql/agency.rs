@@ -172,7 +172,6 @@ impl AgencyQuery {
     }
 
     /// The public directory of agencies, by slug; region: those recruiting in it.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     async fn agencies(
         &self,
         ctx: &Context<'_>,

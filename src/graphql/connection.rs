@@ -42,7 +42,9 @@ pub fn decode_cursor(list: &str, cursor: &str) -> async_graphql::Result<String> 
         .map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     match text.split_once('|') {
-        Some((tag, key)) if tag == list => Ok(key.to_owned()),
+        // Keys are ids, slugs and numbers: a control character (a NUL,
+        // which PostgreSQL refuses in text) means someone made it up.
+        Some((tag, key)) if tag == list && !key.chars().any(char::is_control) => Ok(key.to_owned()),
         _ => Err(invalid()),
     }
 }

@@ -11,6 +11,7 @@ pub const FORBIDDEN: &str = "FORBIDDEN";
 pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
 pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+pub const RATE_LIMITED: &str = "RATE_LIMITED";
 
 pub fn coded(message: impl Into<String>, code: &'static str) -> async_graphql::Error {
     async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))

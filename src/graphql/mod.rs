@@ -5,10 +5,12 @@
 
 pub mod agency;
 pub mod connection;
+pub mod cost;
 pub mod creator;
 pub mod error;
 pub mod ids;
 pub mod invitation;
+pub mod limits;
 pub mod loaders;
 pub mod node;
 pub mod recommendation;
@@ -18,6 +20,7 @@ use async_graphql::{Context, MergedObject, Schema, SchemaBuilder};
 
 use crate::config::LimitArgs;
 use crate::domain::{Domain, Viewer};
+use crate::rate_limit::RateLimiter;
 use error::GqlResultExt;
 pub use loaders::Loaders;
 
@@ -51,11 +54,18 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, subscription::Subscriptio
 
 /// The schema served over HTTP, with the domain and the query limits.
 pub fn build_schema(domain: Domain, limits: &LimitArgs) -> AppSchema {
-    builder()
-        .data(domain)
-        .limit_depth(limits.max_query_depth)
-        .limit_complexity(limits.max_query_complexity)
-        .finish()
+    let extension = limits::Limits::new(
+        &sdl(),
+        RateLimiter::new(limits.rate_limit_capacity, limits.rate_limit_restore),
+        limits.max_query_complexity,
+        limits.max_query_depth,
+    );
+    let builder = builder().data(domain).extension(extension);
+    if limits.no_introspection {
+        builder.disable_introspection().finish()
+    } else {
+        builder.finish()
+    }
 }
 
 /// The SDL that `schema.graphql` holds.

@@ -127,7 +127,6 @@ pub struct RecommendationQueryRoot;
 impl RecommendationQueryRoot {
     /// Discoverable, eligible creators ranked for one agency: score
     /// descending, then id. The agency itself and admins only.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     #[allow(clippy::too_many_arguments)]
     async fn recommended_creators(
         &self,

@@ -1,15 +1,21 @@
 //! The HTTP edge: routes, the GraphiQL page, health and readiness, and the
 //! `Authorization` header turned into a [`Viewer`] for each request.
 
+mod over_http;
+
+use std::net::SocketAddr;
+
+use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql::{Data, ErrorExtensionValues, ServerError};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::Router;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use axum::extract::{State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header::AUTHORIZATION};
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::http::header::{ACCEPT, AUTHORIZATION};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -18,9 +24,11 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{AuthError, TokenKeys};
 use crate::config::LimitArgs;
-use crate::domain::Viewer;
-use crate::graphql::error::{BAD_USER_INPUT, QUERY_TOO_COMPLEX, UNAUTHENTICATED};
+use crate::domain::{Principal, Viewer};
+use crate::graphql::error::{BAD_USER_INPUT, UNAUTHENTICATED};
+use crate::graphql::limits::RateKey;
 use crate::graphql::{AppSchema, Loaders};
+use over_http::Answer;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -31,7 +39,7 @@ pub struct AppState {
 
 pub fn router(state: AppState, limits: &LimitArgs) -> Router {
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql", get(graphiql_or_query).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -44,7 +52,26 @@ pub fn router(state: AppState, limits: &LimitArgs) -> Router {
         .with_state(state)
 }
 
-async fn graphiql() -> Html<String> {
+/// A browser asking for a page gets GraphiQL; anything else is a query
+/// by GET.
+async fn graphiql_or_query(
+    state: State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Response {
+    let wants_page = headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_page && uri.query().is_none_or(|q| !q.contains("query=")) {
+        return graphiql().into_response();
+    }
+    graphql(state, method, uri, headers, peer, Bytes::new()).await
+}
+
+fn graphiql() -> Html<String> {
     Html(
         GraphiQLSource::build()
             .endpoint("/graphql")
@@ -70,59 +97,58 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// `/graphql` by POST or GET: parameters read as GraphQL over HTTP says,
+/// the token turned into a viewer, the caller's rate-limit key attached.
 async fn graphql(
     State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
-    request: GraphQLRequest,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
 ) -> Response {
+    let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok());
+    let Some(answer) = Answer::negotiate(accept) else {
+        return over_http::error_response(
+            Answer::Json,
+            StatusCode::NOT_ACCEPTABLE,
+            "accept application/graphql-response+json or application/json".into(),
+            BAD_USER_INPUT,
+        );
+    };
     let header = headers
         .get(AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("\u{0}"));
     let viewer = match state.keys.viewer_from_header(header) {
         Ok(viewer) => viewer,
-        Err(e) => return unauthenticated(&e),
+        Err(e) => {
+            return over_http::error_response(
+                answer,
+                StatusCode::UNAUTHORIZED,
+                e.to_string(),
+                UNAUTHENTICATED,
+            );
+        }
     };
-    let request = request
-        .into_inner()
-        .data(viewer)
-        .data(Loaders::new(&state.db));
-    let mut response = state.schema.execute(request).await;
-    for error in &mut response.errors {
-        tag_with_code(error);
-    }
-    GraphQLResponse::from(response).into_response()
+    let request = match over_http::parse(&method, &headers, &uri, &body) {
+        Ok(request) => request,
+        Err(why) => return over_http::refused(answer, why),
+    };
+    let key = rate_key(&viewer, peer.map(|Extension(ConnectInfo(addr))| addr));
+    let request = request.data(key).data(viewer).data(Loaders::new(&state.db));
+    over_http::respond(answer, state.schema.execute(request).await)
 }
 
-/// Errors raised by async-graphql itself (parse, validation, limits) carry
-/// no code; ours always do. Give every error one so clients can branch.
-fn tag_with_code(error: &mut ServerError) {
-    let has_code = error
-        .extensions
-        .as_ref()
-        .is_some_and(|e| e.get("code").is_some());
-    if has_code {
-        return;
-    }
-    let code = if error.message.contains("nested too deep") || error.message.contains("too complex")
-    {
-        QUERY_TOO_COMPLEX
-    } else {
-        BAD_USER_INPUT
-    };
-    error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default)
-        .set("code", code);
-}
-
-fn unauthenticated(err: &AuthError) -> Response {
-    let mut error = ServerError::new(err.to_string(), None);
-    error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default)
-        .set("code", UNAUTHENTICATED);
-    let body = GraphQLResponse::from(async_graphql::Response::from_errors(vec![error]));
-    (StatusCode::UNAUTHORIZED, body).into_response()
+/// Whose bucket a request draws on: the token's subject, else the client's
+/// address (all anonymous callers share one bucket when it is unknown).
+fn rate_key(viewer: &Viewer, peer: Option<SocketAddr>) -> RateKey {
+    RateKey(match &viewer.principal {
+        Principal::Anonymous => match peer {
+            Some(addr) => format!("ip:{}", addr.ip()),
+            None => "ip:unknown".into(),
+        },
+        principal => principal.subject(),
+    })
 }
 
 /// graphql-transport-ws (and the legacy protocol); the token travels in the

@@ -89,6 +89,7 @@ async fn serve_demo_prints_working_tokens_and_stops_on_sigterm() {
     assert!(
         client
             .get(&graphiql)
+            .header("accept", "text/html")
             .send()
             .await
             .unwrap()

@@ -9,7 +9,14 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn graphiql_is_served_on_get() {
     let app = spawn_app().await;
-    let res = app.get("/graphql").await;
+    // What a browser sends; without it a GET is a query (and lacks one).
+    let res = app
+        .client
+        .get(format!("{}/graphql", app.base))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.unwrap();
     assert!(html.contains("graphiql"), "GraphiQL page");
@@ -49,7 +56,22 @@ async fn malformed_requests_are_client_errors() {
         .send()
         .await
         .unwrap();
-    assert!(not_json.status().is_client_error(), "{}", not_json.status());
+    // application/json clients get 200 with errors, as the GraphQL over
+    // HTTP specification says; graphql-response+json clients get 400.
+    assert_eq!(not_json.status(), StatusCode::OK);
+    let body: serde_json::Value = not_json.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert!(body.get("data").is_none(), "{body}");
+    let strict = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/graphql-response+json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(strict.status(), StatusCode::BAD_REQUEST);
 
     let huge = "x".repeat(2 * 1024 * 1024);
     let too_big = app

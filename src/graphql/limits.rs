@@ -1,0 +1,231 @@
+//! The limits of public clients as one async-graphql extension, so POST,
+//! GET and websockets get the same: the cost and depth of the selected
+//! operation checked before anything runs (QUERY_TOO_COMPLEX), the caller's
+//! bucket asked for the requested cost (RATE_LIMITED) and charged the
+//! actual one, `extensions.cost` on every answer, and an `extensions.code`
+//! on every error async-graphql raised itself (parse, validation, input
+//! coercion: BAD_USER_INPUT).
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextSubscribe,
+};
+use async_graphql::{ErrorExtensionValues, Request, Response, ServerError, ServerResult, Value};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+
+use super::cost::CostModel;
+use super::error::{BAD_USER_INPUT, QUERY_TOO_COMPLEX, RATE_LIMITED};
+use crate::rate_limit::{RateLimiter, Throttle};
+
+/// Whose bucket a request is charged to (token subject, or the client's
+/// IP when anonymous); attached by the transport, as request data over
+/// HTTP and connection data over websockets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateKey(pub String);
+
+/// The extension's configuration, shared by every request.
+#[derive(Clone)]
+pub struct Limits {
+    model: Arc<CostModel>,
+    limiter: Option<Arc<RateLimiter>>,
+    max_cost: u64,
+    max_depth: u32,
+}
+
+impl Limits {
+    pub fn new(sdl: &str, limiter: Option<RateLimiter>, max_cost: u64, max_depth: u32) -> Self {
+        Self {
+            model: Arc::new(CostModel::from_sdl(sdl)),
+            limiter: limiter.map(Arc::new),
+            max_cost,
+            max_depth,
+        }
+    }
+}
+
+impl ExtensionFactory for Limits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(LimitsExtension {
+            limits: self.clone(),
+            charge: Mutex::new(Charge::default()),
+        })
+    }
+}
+
+/// What one request asked for and whom it is charged to.
+#[derive(Debug, Default)]
+struct Charge {
+    key: Option<String>,
+    requested: u64,
+    /// Refused before it ran: nothing to charge.
+    refused: bool,
+    throttle: Option<Throttle>,
+}
+
+struct LimitsExtension {
+    limits: Limits,
+    charge: Mutex<Charge>,
+}
+
+fn coded_error(message: String, code: &str) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default)
+        .set("code", code);
+    error
+}
+
+/// Errors async-graphql raised carry no code; ours always do.
+fn tag(mut response: Response) -> Response {
+    for error in &mut response.errors {
+        let extensions = error
+            .extensions
+            .get_or_insert_with(ErrorExtensionValues::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", BAD_USER_INPUT);
+        }
+    }
+    response
+}
+
+/// Every field of the answer costs 1: what the request actually cost.
+fn actual_cost(value: &Value) -> u64 {
+    match value {
+        Value::Object(fields) => fields.values().map(|v| 1 + actual_cost(v)).sum(),
+        Value::List(items) => items.iter().map(actual_cost).sum(),
+        _ => 0,
+    }
+}
+
+fn rate_key(request: &Request, ctx: &ExtensionContext<'_>) -> Option<String> {
+    let of = |data: &async_graphql::Data| {
+        data.get(&std::any::TypeId::of::<RateKey>())
+            .and_then(|d| d.downcast_ref::<RateKey>())
+            .map(|k| k.0.clone())
+    };
+    of(&request.data).or_else(|| of(ctx.session_data))
+}
+
+impl LimitsExtension {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Charge> {
+        self.charge.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The checks, in order: parse, cost and depth, the bucket.
+    fn admit(&self, request: &mut Request, key: Option<&str>) -> ServerResult<()> {
+        let operation = request.operation_name.clone();
+        let variables = std::mem::take(&mut request.variables);
+        let measured = request.parsed_query().map(|doc| {
+            self.limits
+                .model
+                .measure(doc, operation.as_deref(), &variables)
+        });
+        request.variables = variables;
+        let measured = measured.map_err(|e| coded_error(e.message, BAD_USER_INPUT))?;
+        // No such operation: validation explains.
+        let Some(measured) = measured else {
+            return Ok(());
+        };
+        let measure = measured
+            .and_then(|m| m.check(self.limits.max_cost, self.limits.max_depth))
+            .map_err(|too| coded_error(too.to_string(), QUERY_TOO_COMPLEX));
+        let measure = match measure {
+            Ok(m) => m,
+            Err(e) => {
+                self.lock().refused = true;
+                return Err(e);
+            }
+        };
+        let mut charge = self.lock();
+        charge.requested = measure.cost;
+        let (Some(limiter), Some(key)) = (&self.limits.limiter, key) else {
+            return Ok(());
+        };
+        match limiter.admit(key, measure.cost, Instant::now()) {
+            Ok(throttle) => {
+                charge.throttle = Some(throttle);
+                Ok(())
+            }
+            Err(limited) => {
+                charge.refused = true;
+                charge.throttle = Some(limited.throttle);
+                let seconds = limited.retry_after.as_secs();
+                let mut error = coded_error(
+                    format!(
+                        "rate limited: this request costs {} points, {} are available; retry in {seconds} s",
+                        measure.cost, limited.throttle.currently_available
+                    ),
+                    RATE_LIMITED,
+                );
+                if let Some(ext) = error.extensions.as_mut() {
+                    ext.set("retryAfterSeconds", seconds);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// `extensions.cost`, charging the bucket what the answer cost.
+    fn report(&self, response: &mut Response) {
+        let mut charge = self.lock();
+        let actual = if charge.refused {
+            0
+        } else {
+            actual_cost(&response.data)
+        };
+        if let (Some(limiter), Some(key), false) =
+            (&self.limits.limiter, &charge.key, charge.refused)
+        {
+            charge.throttle = Some(limiter.charge(key, actual, Instant::now()));
+        }
+        let throttle = charge.throttle.map(|t| {
+            serde_json::json!({
+                "maximumAvailable": t.maximum_available,
+                "currentlyAvailable": t.currently_available,
+                "restoreRate": t.restore_rate,
+            })
+        });
+        let cost = serde_json::json!({
+            "requestedQueryCost": charge.requested,
+            "actualQueryCost": actual,
+            "throttleStatus": throttle,
+        });
+        response
+            .extensions
+            .insert("cost".into(), Value::from_json(cost).unwrap_or(Value::Null));
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for LimitsExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = tag(next.run(ctx).await);
+        self.report(&mut response);
+        response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream).map(tag).boxed()
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let key = rate_key(&request, ctx);
+        self.lock().key.clone_from(&key);
+        self.admit(&mut request, key.as_deref())?;
+        next.run(ctx, request).await
+    }
+}
