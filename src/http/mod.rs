@@ -2,27 +2,24 @@
 //! `Authorization` header turned into a [`Viewer`] for each request.
 
 mod over_http;
+mod socket;
 
 use std::net::SocketAddr;
 
-use async_graphql::Data;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::http::GraphiQLSource;
 use axum::body::Bytes;
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
 use axum::http::header::{ACCEPT, AUTHORIZATION};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use futures_util::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{AuthError, TokenKeys};
+use crate::auth::TokenKeys;
 use crate::config::LimitArgs;
 use crate::domain::{Principal, Viewer};
 use crate::graphql::error::{BAD_USER_INPUT, UNAUTHENTICATED};
@@ -40,7 +37,7 @@ pub struct AppState {
 pub fn router(state: AppState, limits: &LimitArgs) -> Router {
     Router::new()
         .route("/graphql", get(graphiql_or_query).post(graphql))
-        .route("/graphql/ws", get(graphql_ws))
+        .route("/graphql/ws", get(socket::graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
@@ -141,7 +138,7 @@ async fn graphql(
 
 /// Whose bucket a request draws on: the token's subject, else the client's
 /// address (all anonymous callers share one bucket when it is unknown).
-fn rate_key(viewer: &Viewer, peer: Option<SocketAddr>) -> RateKey {
+pub(crate) fn rate_key(viewer: &Viewer, peer: Option<SocketAddr>) -> RateKey {
     RateKey(match &viewer.principal {
         Principal::Anonymous => match peer {
             Some(addr) => format!("ip:{}", addr.ip()),
@@ -149,75 +146,4 @@ fn rate_key(viewer: &Viewer, peer: Option<SocketAddr>) -> RateKey {
         },
         principal => principal.subject(),
     })
-}
-
-/// graphql-transport-ws (and the legacy protocol); the token travels in the
-/// `connection_init` payload, since browsers cannot set headers on sockets.
-async fn graphql_ws(
-    State(state): State<AppState>,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve_socket(socket, state, protocol))
-}
-
-/// Reads `connection_init` first so a bad token closes the socket with
-/// 4403 (graphql-transport-ws "Forbidden") before anything is executed;
-/// the message is then handed on to async-graphql's protocol handler.
-async fn serve_socket(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
-    let (mut sink, mut stream) = socket.split();
-    let first = match tokio::time::timeout(CONNECTION_INIT_TIMEOUT, stream.next()).await {
-        Ok(Some(Ok(message))) => message,
-        Ok(_) => return,
-        Err(_) => {
-            let _ = sink
-                .send(close(4408, "connection initialisation timeout"))
-                .await;
-            return;
-        }
-    };
-    let viewer = match viewer_from_init(&state.keys, &first) {
-        Ok(viewer) => viewer,
-        Err(e) => {
-            let _ = sink.send(close(4403, &e.to_string())).await;
-            return;
-        }
-    };
-    let mut data = Data::default();
-    data.insert(viewer);
-    data.insert(Loaders::new(&state.db));
-    let stream = futures_util::stream::once(async move { Ok(first) }).chain(stream);
-    GraphQLWebSocket::new_with_pair(sink, stream, state.schema, protocol)
-        .with_data(data)
-        .serve()
-        .await;
-}
-
-const CONNECTION_INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-fn close(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }))
-}
-
-/// The viewer named by a `connection_init` payload's `Authorization`; no
-/// token is an anonymous viewer. Anything but `connection_init` is left to
-/// the protocol handler, which refuses it.
-fn viewer_from_init(keys: &TokenKeys, message: &Message) -> Result<Viewer, AuthError> {
-    let Message::Text(text) = message else {
-        return Ok(Viewer::ANONYMOUS);
-    };
-    let Ok(init) = serde_json::from_str::<serde_json::Value>(text) else {
-        return Ok(Viewer::ANONYMOUS);
-    };
-    let header = init["payload"]
-        .get("Authorization")
-        .or_else(|| init["payload"].get("authorization"))
-        .map(|v| v.as_str().ok_or(AuthError::MalformedHeader))
-        .transpose()?;
-    keys.viewer_from_header(header)
 }

@@ -1,7 +1,8 @@
 //! GraphQL over HTTP as its specification says: requests by POST
 //! (`application/json`) and, for queries, by GET; the answer's media type
-//! negotiated from `Accept`; request errors (the parameters, the document,
-//! its validation, its limits) answered 400 with no `data` entry under
+//! negotiated from `Accept`. A body or parameters that are no GraphQL
+//! request are 400; request errors (the document, its validation, its
+//! limits) are 400 with no `data` entry under
 //! `application/graphql-response+json` and 200 under `application/json`.
 
 use std::collections::HashMap;
@@ -251,12 +252,9 @@ pub fn error_response(answer: Answer, status: StatusCode, message: String, code:
 /// A refused request's answer.
 pub fn refused(answer: Answer, why: Refused) -> Response {
     match why {
+        // Not a GraphQL request at all: 400 whatever the media type.
         Refused::Invalid(message) => {
-            let status = match answer {
-                Answer::GraphQLResponse => StatusCode::BAD_REQUEST,
-                Answer::Json => StatusCode::OK,
-            };
-            error_response(answer, status, message, BAD_USER_INPUT)
+            error_response(answer, StatusCode::BAD_REQUEST, message, BAD_USER_INPUT)
         }
         Refused::UnsupportedMediaType => error_response(
             answer,

@@ -56,9 +56,8 @@ async fn malformed_requests_are_client_errors() {
         .send()
         .await
         .unwrap();
-    // application/json clients get 200 with errors, as the GraphQL over
-    // HTTP specification says; graphql-response+json clients get 400.
-    assert_eq!(not_json.status(), StatusCode::OK);
+    // No GraphQL request at all: 400, whatever the client accepts.
+    assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
     let body: serde_json::Value = not_json.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     assert!(body.get("data").is_none(), "{body}");

@@ -5,6 +5,7 @@ mod auth;
 mod authorization;
 mod cli;
 mod concurrency;
+mod conformance;
 mod demo;
 mod events;
 mod helpers;

@@ -1,0 +1,57 @@
+//! Clients written by others against the real server: graphql-http's own
+//! GraphQL-over-HTTP audits (npm, pinned in tests/conformance's lockfile,
+//! installed here on first use).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::helpers::spawn_app;
+
+fn conformance_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
+}
+
+/// `npm ci` once per checkout: the lockfile decides every version.
+fn install_clients() {
+    let dir = conformance_dir();
+    if dir.join("node_modules/graphql-http/package.json").exists() {
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .status()
+        .expect("npm runs (Node.js is on every machine the suite runs on)");
+    assert!(status.success(), "npm ci in {}", dir.display());
+}
+
+#[tokio::test]
+async fn graphql_http_server_audits_all_pass() {
+    install_clients();
+    let app = spawn_app().await;
+    let url = format!("{}/graphql", app.base);
+    // Off the runtime's thread: the server answers on it meanwhile.
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(conformance_dir().join("audit.mjs"))
+            .arg(&url)
+            .output()
+    })
+    .await
+    .expect("the audit task")
+    .expect("node runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    let failing: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with('{') && !l.contains(r#""status":"ok""#))
+        .collect();
+    assert!(
+        output.status.success() && failing.is_empty(),
+        "graphql-http audits not passing:\n{}\n{}",
+        failing.join("\n"),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = report.lines().last().unwrap_or_default();
+    assert!(summary.contains(" 0 not ok"), "{summary}");
+    println!("{summary}");
+}
