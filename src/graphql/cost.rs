@@ -36,10 +36,12 @@ pub struct CostModel {
 }
 
 /// What a document asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Measure {
     pub cost: u64,
     pub depth: u32,
+    /// Selects `__schema` or `__type`.
+    pub introspects: bool,
 }
 
 /// Why a document is refused before it runs.
@@ -159,7 +161,7 @@ impl Walk<'_> {
         set: &SelectionSet,
         nesting: u32,
     ) -> Result<Measure, TooComplex> {
-        let mut total = Measure { cost: 0, depth: 0 };
+        let mut total = Measure::default();
         for item in &set.items {
             let m = match &item.node {
                 Selection::Field(f) => self.field(ty, &f.node, nesting)?,
@@ -176,6 +178,7 @@ impl Walk<'_> {
             };
             total.cost = total.cost.saturating_add(m.cost);
             total.depth = total.depth.max(m.depth);
+            total.introspects |= m.introspects;
         }
         Ok(total)
     }
@@ -185,10 +188,10 @@ impl Walk<'_> {
             return known.clone();
         }
         let Some(fragment) = self.fragments.get(name) else {
-            return Ok(Measure { cost: 0, depth: 0 });
+            return Ok(Measure::default());
         };
         if self.visiting.contains(name) {
-            return Ok(Measure { cost: 0, depth: 0 });
+            return Ok(Measure::default());
         }
         self.visiting.push(name.clone());
         let on = fragment.node.type_condition.node.on.node.to_string();
@@ -217,6 +220,7 @@ impl Walk<'_> {
             return Ok(Measure {
                 cost: inner.cost.saturating_add(1),
                 depth: 0,
+                introspects: true,
             });
         }
         let shape = self
@@ -234,6 +238,7 @@ impl Walk<'_> {
         Ok(Measure {
             cost: inner.cost.saturating_mul(factor).saturating_add(1),
             depth: inner.depth + 1,
+            introspects: inner.introspects,
         })
     }
 
@@ -303,7 +308,11 @@ mod tests {
     fn fields_cost_one_and_connections_multiply_by_first() {
         assert_eq!(
             measure("{ viewer { role } }", serde_json::json!({})),
-            Ok(Measure { cost: 2, depth: 2 })
+            Ok(Measure {
+                cost: 2,
+                depth: 2,
+                introspects: false
+            })
         );
         // agencies(first: 10) → 10 × (edges + node + slug) + 1
         let m = measure(
@@ -352,7 +361,8 @@ mod tests {
     #[test]
     fn introspection_is_free_of_depth_but_not_of_nesting() {
         let deep = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } } }";
-        assert_eq!(measure(deep, serde_json::json!({})).unwrap().depth, 0);
+        let m = measure(deep, serde_json::json!({})).unwrap();
+        assert_eq!((m.depth, m.introspects), (0, true));
         let exploding =
             "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
         assert_eq!(

@@ -18,6 +18,7 @@ use futures_util::stream::BoxStream;
 
 use super::cost::CostModel;
 use super::error::{BAD_USER_INPUT, QUERY_TOO_COMPLEX, RATE_LIMITED};
+use crate::config::LimitArgs;
 use crate::rate_limit::{RateLimiter, Throttle};
 
 /// Whose bucket a request is charged to (token subject, or the client's
@@ -33,15 +34,17 @@ pub struct Limits {
     limiter: Option<Arc<RateLimiter>>,
     max_cost: u64,
     max_depth: u32,
+    introspection: bool,
 }
 
 impl Limits {
-    pub fn new(sdl: &str, limiter: Option<RateLimiter>, max_cost: u64, max_depth: u32) -> Self {
+    pub fn new(sdl: &str, limiter: Option<RateLimiter>, args: &LimitArgs) -> Self {
         Self {
             model: Arc::new(CostModel::from_sdl(sdl)),
             limiter: limiter.map(Arc::new),
-            max_cost,
-            max_depth,
+            max_cost: args.max_query_complexity,
+            max_depth: args.max_query_depth,
+            introspection: !args.no_introspection,
         }
     }
 }
@@ -133,6 +136,13 @@ impl LimitsExtension {
         let measure = measured
             .and_then(|m| m.check(self.limits.max_cost, self.limits.max_depth))
             .map_err(|too| coded_error(too.to_string(), QUERY_TOO_COMPLEX));
+        let measure = match measure {
+            Ok(m) if m.introspects && !self.limits.introspection => Err(coded_error(
+                "introspection is turned off on this server".into(),
+                BAD_USER_INPUT,
+            )),
+            other => other,
+        };
         let measure = match measure {
             Ok(m) => m,
             Err(e) => {

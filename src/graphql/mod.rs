@@ -57,8 +57,7 @@ pub fn build_schema(domain: Domain, limits: &LimitArgs) -> AppSchema {
     let extension = limits::Limits::new(
         &sdl(),
         RateLimiter::new(limits.rate_limit_capacity, limits.rate_limit_restore),
-        limits.max_query_complexity,
-        limits.max_query_depth,
+        limits,
     );
     let builder = builder().data(domain).extension(extension);
     if limits.no_introspection {

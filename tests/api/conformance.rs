@@ -7,12 +7,12 @@ use std::process::Command;
 
 use crate::helpers::spawn_app;
 
-fn conformance_dir() -> PathBuf {
+pub(crate) fn conformance_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
 }
 
 /// `npm ci` once per checkout: the lockfile decides every version.
-fn install_clients() {
+pub(crate) fn install_clients() {
     let dir = conformance_dir();
     if dir.join("node_modules/graphql-http/package.json").exists() {
         return;

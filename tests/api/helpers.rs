@@ -86,7 +86,7 @@ pub struct TestApp {
     /// the server's ranking index sees them as it sees any mutation.
     pub domain: Domain,
     pub client: reqwest::Client,
-    keys: TokenKeys,
+    pub keys: TokenKeys,
     _database: TestDb,
 }
 

@@ -12,6 +12,7 @@ mod helpers;
 mod http;
 mod instances;
 mod lifecycle;
+mod limits;
 mod loaders;
 mod mutations;
 mod pagination;

@@ -10,6 +10,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::helpers::{TestApp, spawn_app};
 
+const EVENTS: &str = "subscription { invitationEvents { kind } }";
+
 async fn init(app: &TestApp, payload: Value) -> Option<Message> {
     let url = format!("{}/graphql/ws", app.base.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
@@ -58,4 +60,204 @@ async fn a_bad_token_closes_the_socket_with_4403() {
         panic!("expected a close frame, got {answer:?}")
     };
     assert_eq!(frame.code, CloseCode::from(4403));
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A socket past `connection_ack`.
+async fn acked(app: &TestApp, token: Option<&str>) -> Socket {
+    let url = format!("{}/graphql/ws", app.base.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    let payload = token.map_or(
+        json!({}),
+        |t| json!({"Authorization": format!("Bearer {t}")}),
+    );
+    socket
+        .send(Message::text(
+            json!({"type": "connection_init", "payload": payload}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let ack = next_frame(&mut socket, 10).await;
+    assert!(
+        matches!(&ack, Some(Message::Text(t)) if t.contains("connection_ack")),
+        "{ack:?}"
+    );
+    socket
+}
+
+/// The next frame that is not a ping or pong, if any within `seconds`.
+async fn next_frame(socket: &mut Socket, seconds: u64) -> Option<Message> {
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(seconds), socket.next()).await {
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            Ok(Some(Ok(m))) => return Some(m),
+            _ => return None,
+        }
+    }
+}
+
+fn close_code(frame: Option<Message>) -> u16 {
+    match frame {
+        Some(Message::Close(Some(f))) => f.code.into(),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_token_expiry_closes_the_socket() {
+    let app = spawn_app().await;
+    let token = app
+        .keys
+        .issue(
+            &Principal::Admin("brief".into()),
+            std::time::Duration::from_secs(2),
+            None,
+        )
+        .unwrap();
+    let mut socket = acked(&app, Some(&token)).await;
+    socket
+        .send(Message::text(
+            json!({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}).to_string(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(close_code(next_frame(&mut socket, 10).await), 4403);
+}
+
+#[tokio::test]
+async fn messages_over_64_kib_close_the_socket_and_run_nothing() {
+    let app = spawn_app().await;
+    let admin = app.admin();
+    let mut socket = acked(&app, Some(&admin)).await;
+    let padding = " ".repeat(100 * 1024);
+    let mutation = format!(
+        "mutation {{ createAgency(input: {{slug: \"padded\", name: \"Padded\", regions: [\"FR\"], languages: [\"fr\"], specialties: [GAMING]}}) {{ agency {{ id }} }} }} #{padding}"
+    );
+    socket
+        .send(Message::text(
+            json!({"id": "1", "type": "subscribe", "payload": {"query": mutation}}).to_string(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(close_code(next_frame(&mut socket, 10).await), 1009);
+    let found = app
+        .gql(
+            Some(&admin),
+            "{ agency(slug: \"padded\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert!(found.assert_ok()["agency"].is_null(), "nothing ran");
+}
+
+#[tokio::test]
+async fn a_socket_holds_at_most_twenty_operations() {
+    let app = spawn_app().await;
+    let admin = app.admin();
+    let mut socket = acked(&app, Some(&admin)).await;
+    for id in 1..=21 {
+        socket
+            .send(Message::text(
+                json!({"id": id.to_string(), "type": "subscribe", "payload": {"query": EVENTS}})
+                    .to_string(),
+            ))
+            .await
+            .unwrap();
+    }
+    let Some(Message::Text(text)) = next_frame(&mut socket, 10).await else {
+        panic!("expected an error for the 21st subscription")
+    };
+    let refusal: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(refusal["type"], "error");
+    assert_eq!(refusal["id"], "21");
+    assert_eq!(refusal["payload"][0]["extensions"]["code"], "RATE_LIMITED");
+    // Ending one frees a place.
+    for message in [
+        json!({"id": "1", "type": "complete"}),
+        json!({"id": "22", "type": "subscribe", "payload": {"query": EVENTS}}),
+        json!({"type": "ping"}),
+    ] {
+        socket
+            .send(Message::text(message.to_string()))
+            .await
+            .unwrap();
+    }
+    // `complete` for the ended one, then no error for the 22nd: the pong.
+    loop {
+        let Some(Message::Text(text)) = next_frame(&mut socket, 10).await else {
+            panic!("expected a pong")
+        };
+        let message: Value = serde_json::from_str(&text).unwrap();
+        match message["type"].as_str() {
+            Some("pong") => break,
+            Some("complete") => assert_eq!(message["id"], "1"),
+            _ => panic!("unexpected {message}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn connection_init_must_come_within_ten_seconds() {
+    let app = spawn_app().await;
+    let url = format!("{}/graphql/ws", app.base.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    let started = std::time::Instant::now();
+    assert_eq!(close_code(next_frame(&mut socket, 15).await), 4408);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+}
+
+#[tokio::test]
+async fn queries_over_a_socket_obey_the_cost_limit() {
+    let app = spawn_app().await;
+    let admin = app.admin();
+    let mut socket = acked(&app, Some(&admin)).await;
+    let costly = "{ agencies(first: 100) { edges { node { members(first: 100) { edges { node { handle } } } } } } }";
+    socket
+        .send(Message::text(
+            json!({"id": "1", "type": "subscribe", "payload": {"query": costly}}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let Some(Message::Text(text)) = next_frame(&mut socket, 10).await else {
+        panic!("expected an answer")
+    };
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        answer["payload"]["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+        "{answer}"
+    );
+    assert!(answer["payload"]["data"].is_null(), "nothing ran: {answer}");
+}
+
+#[tokio::test]
+async fn the_server_pings_idle_sockets() {
+    let app = spawn_app().await;
+    let mut socket = acked(&app, None).await;
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Ping(_))) => return true,
+                Some(Ok(_)) => continue,
+                _ => return false,
+            }
+        }
+    })
+    .await;
+    assert_eq!(ping, Ok(true), "a ping within 20 s");
 }
