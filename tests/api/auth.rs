@@ -87,6 +87,24 @@ async fn bad_tokens_are_unauthenticated() {
         assert_eq!(res.codes(), vec!["UNAUTHENTICATED"], "{what}");
         assert!(res.data().is_null(), "{what}: nothing runs");
     }
+    let now = chrono::Utc::now().timestamp();
+    let not_yet = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "admin:ops", "exp": now + 3600, "nbf": now + 600}),
+        &jsonwebtoken::EncodingKey::from_secret(crate::helpers::SECRET),
+    )
+    .unwrap();
+    let res = app.gql(Some(&not_yet), VIEWER, json!({})).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "nbf: {}", res.body);
+    // `iat` is optional (RFC 7519).
+    let no_iat = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "admin:ops", "exp": now + 3600}),
+        &jsonwebtoken::EncodingKey::from_secret(crate::helpers::SECRET),
+    )
+    .unwrap();
+    let res = app.gql(Some(&no_iat), VIEWER, json!({})).await;
+    assert_eq!(res.assert_ok()["viewer"]["role"], "ADMIN");
     let basic = app
         .client
         .post(format!("{}/graphql", app.base))

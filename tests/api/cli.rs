@@ -168,3 +168,26 @@ fn serve_refuses_to_start_without_a_secret() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("AGENCY_CENTER_JWT_SECRET"));
 }
+
+#[test]
+fn serve_refuses_durations_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir, "d.db");
+    for (flag, value, bounds) in [
+        ("--expiry-sweep-interval", "0s", "10ms and 1d"),
+        ("--invitation-ttl", "1000000years", "1s and 365d"),
+        ("--invitation-ttl", "0s", "1s and 365d"),
+    ] {
+        let out = run(
+            &["serve", "--demo", "--addr", "127.0.0.1:0", flag, value],
+            &url,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains(bounds),
+            "{flag} {value}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

@@ -107,10 +107,19 @@ async fn page_size_defaults_to_20_and_is_capped_at_100() {
 async fn bad_cursors_and_regions_are_bad_user_input() {
     let app = spawn_app().await;
     app.create_agency("only-one", &["FR"], 5).await;
-    for after in ["garbage", "QWdlbmN5OjE", ""] {
-        app.gql(None, PAGE, json!({"after": after}))
-            .await
-            .assert_error("BAD_USER_INPUT");
+    use base64::Engine;
+    let forged = |key: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("agencies|{key}"))
+    };
+    // Well-formed cursors of this list whose key no server made: a NUL
+    // (PostgreSQL refuses it in text), a slug that is no slug, a long one.
+    let nul = forged("only\u{0}one");
+    let not_a_slug = forged("Only One!");
+    let long = forged(&"a".repeat(10_000));
+    for after in ["garbage", "QWdlbmN5OjE", "", &nul, &not_a_slug, &long] {
+        let res = app.gql(None, PAGE, json!({"after": after})).await;
+        res.assert_error("BAD_USER_INPUT");
+        assert!(res.data().is_null(), "{}", res.body);
     }
     app.gql(None, PAGE, json!({"region": "XX"}))
         .await
