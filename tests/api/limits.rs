@@ -77,7 +77,7 @@ async fn nested_connections_cost_their_pages_and_nothing_runs() {
     res.assert_error("QUERY_TOO_COMPLEX");
     assert!(res.body.get("data").is_none(), "{}", res.body);
     // A mutation whose answer would cost too much is not run at all.
-    let create = "mutation { createAgency(input: {slug: \"too-costly\", name: \"Too Costly\", regions: [\"FR\"], languages: [\"fr\"], specialties: [GAMING]}) { agency { members(first: 100) { edges { node { invitations(first: 100) { totalCount } } } } } } }";
+    let create = "mutation { createAgency(input: {slug: \"too-costly\", name: \"Too Costly\", regions: [\"FR\"], languages: [\"fr\"], specialties: [GAMING], capacity: 5}) { agency { members(first: 100) { edges { node { invitations(first: 100) { totalCount } } } } } } }";
     app.gql(Some(&admin), create, json!({}))
         .await
         .assert_error("QUERY_TOO_COMPLEX");
@@ -242,7 +242,7 @@ async fn queries_come_by_get_and_mutations_do_not() {
         .bearer_auth(app.admin())
         .query(&[(
             "query",
-            "mutation { createAgency(input: {slug: \"by-get\", name: \"By Get\", regions: [\"FR\"], languages: [\"fr\"], specialties: [GAMING]}) { agency { id } } }",
+            "mutation { createAgency(input: {slug: \"by-get\", name: \"By Get\", regions: [\"FR\"], languages: [\"fr\"], specialties: [GAMING], capacity: 5}) { agency { id } } }",
         )])
         .send()
         .await

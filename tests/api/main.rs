@@ -3,6 +3,7 @@
 
 mod auth;
 mod authorization;
+mod battery;
 mod cli;
 mod concurrency;
 mod conformance;

@@ -140,7 +140,7 @@ async fn messages_over_64_kib_close_the_socket_and_run_nothing() {
     let mut socket = acked(&app, Some(&admin)).await;
     let padding = " ".repeat(100 * 1024);
     let mutation = format!(
-        "mutation {{ createAgency(input: {{slug: \"padded\", name: \"Padded\", regions: [\"FR\"], languages: [\"fr\"], specialties: [GAMING]}}) {{ agency {{ id }} }} }} #{padding}"
+        "mutation {{ createAgency(input: {{slug: \"padded\", name: \"Padded\", regions: [\"FR\"], languages: [\"fr\"], specialties: [GAMING], capacity: 5}}) {{ agency {{ id }} }} }} #{padding}"
     );
     socket
         .send(Message::text(
