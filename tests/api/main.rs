@@ -9,6 +9,7 @@ mod concurrency;
 mod conformance;
 mod demo;
 mod events;
+mod fuzz;
 mod helpers;
 mod http;
 mod instances;
