@@ -126,3 +126,143 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use sea_orm::sqlx;
+
+    use super::*;
+
+    /// A database error as a driver reports it: an SQLSTATE and a message.
+    #[derive(Debug)]
+    struct Reported {
+        code: &'static str,
+        message: &'static str,
+        constraint: Option<&'static str>,
+    }
+
+    impl std::fmt::Display for Reported {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.message)
+        }
+    }
+
+    impl std::error::Error for Reported {}
+
+    impl DatabaseError for Reported {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(self.code.into())
+        }
+        fn constraint(&self) -> Option<&str> {
+            self.constraint
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            if matches!(self.code, "23505" | "2067") {
+                sqlx::error::ErrorKind::UniqueViolation
+            } else {
+                sqlx::error::ErrorKind::Other
+            }
+        }
+    }
+
+    fn reported(
+        code: &'static str,
+        message: &'static str,
+        constraint: Option<&'static str>,
+    ) -> DbErr {
+        DbErr::Exec(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Database(
+            Box::new(Reported {
+                code,
+                message,
+                constraint,
+            }),
+        ))))
+    }
+
+    #[test]
+    fn violations_are_known_by_constraint_or_columns() {
+        let pg = reported("23505", "duplicate key", Some("memberships_creator_id_key"));
+        assert_eq!(violated(&pg), Some(UniqueRule::OneMembershipPerCreator));
+        let sqlite = reported(
+            "2067",
+            "UNIQUE constraint failed: invitations.agency_id, invitations.idempotency_key",
+            None,
+        );
+        assert_eq!(violated(&sqlite), Some(UniqueRule::IdempotencyKeyPerAgency));
+        // Another unique rule is not mistaken for the one a caller expects.
+        let other = reported("23505", "duplicate key", Some("some_other_key"));
+        assert_eq!(violated(&other), None);
+        assert!(matches!(
+            on_violation(other, UniqueRule::CreatorHandle, || Refusal::invalid(
+                &[],
+                "x"
+            )),
+            DomainError::Database(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn deadlocks_are_run_again_a_bounded_number_of_times() {
+        let attempts = AtomicU32::new(0);
+        let result: DomainResult<u32> = retrying(|| async {
+            let n = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            if n < 3 {
+                Err(DomainError::Database(reported(
+                    "40P01",
+                    "deadlock detected",
+                    None,
+                )))
+            } else {
+                Ok(n)
+            }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 3);
+
+        attempts.store(0, Ordering::SeqCst);
+        let result: DomainResult<()> = retrying(|| async {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            Err(DomainError::Database(reported(
+                "40001",
+                "could not serialize",
+                None,
+            )))
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(attempts.load(Ordering::SeqCst), MAX_WRITE_ATTEMPTS);
+
+        attempts.store(0, Ordering::SeqCst);
+        let result: DomainResult<()> = retrying(|| async {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            Err(DomainError::Database(reported(
+                "23503",
+                "foreign key",
+                None,
+            )))
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            1,
+            "other errors are not retried"
+        );
+    }
+}

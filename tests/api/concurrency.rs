@@ -306,3 +306,50 @@ async fn stats_batches_in_opposite_orders_both_succeed() {
         }
     }
 }
+
+/// A send and a switch-off of one creator serialise on the creator's row:
+/// an invitation that was sent was written before the switch went off (its
+/// change-log position is the earlier one); a send judged after it is
+/// refused NOT_DISCOVERABLE. Never does a send land after the switch-off.
+#[tokio::test]
+async fn a_send_never_lands_after_the_switch_off_returned() {
+    use entity::change_log;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let app = spawn_app().await;
+    let (_, _, agency) = app.agency_with_token("late-sender", &["FR"], 100).await;
+    let off = "mutation { setDiscoverable(discoverable: false) { creator { discoverable } userErrors { code } } }";
+    for round in 0..20 {
+        let (creator_id, creator_uuid, creator) = app
+            .discoverable_creator(&format!("leaving_{round:02}"), "FR")
+            .await;
+        let (sent, switched) = tokio::join!(
+            crate::helpers::send(&app, &agency, &creator_id),
+            app.gql(Some(&creator), off, json!({}))
+        );
+        assert_eq!(
+            switched.assert_ok()["setDiscoverable"]["creator"]["discoverable"],
+            false
+        );
+        sent.assert_ok();
+        if let Some((code, _)) = sent.user_errors("sendInvitation").first() {
+            assert_eq!(code, "NOT_DISCOVERABLE", "round {round}");
+            continue;
+        }
+        let log = change_log::Entity::find()
+            .filter(change_log::Column::CreatorId.eq(creator_uuid))
+            .all(&app.db)
+            .await
+            .unwrap();
+        let position_of = |kind: &str| {
+            log.iter()
+                .filter(|r| r.kind == kind)
+                .map(|r| r.position)
+                .max()
+                .unwrap()
+        };
+        assert!(
+            position_of("invitation.created") < position_of("creator.discoverable"),
+            "round {round}: the send was written after the switch-off"
+        );
+    }
+}
