@@ -12,6 +12,7 @@ mod m20261125_000002_create_agencies;
 mod m20261125_000003_create_invitations;
 mod m20261125_000004_create_memberships;
 mod m20261201_000005_create_change_log;
+mod m20261202_000006_index_list_orders;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_create_invitations::Migration),
             Box::new(m20261125_000004_create_memberships::Migration),
             Box::new(m20261201_000005_create_change_log::Migration),
+            Box::new(m20261202_000006_index_list_orders::Migration),
         ]
     }
 }

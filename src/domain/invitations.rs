@@ -13,11 +13,10 @@ use entity::{agency, creator, membership};
 use sea_orm::sea_query::{Expr, IntoCondition};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
 };
 use uuid::Uuid;
 
-use super::Page;
 use super::eligibility::{eligibility, member_count, used_quota};
 use super::store_errors::{UniqueRule, on_violation, retrying, violated};
 use super::writes::ChangeKind;
@@ -148,14 +147,6 @@ pub struct Quota {
     pub daily_limit: i64,
     pub used_last_24h: i64,
     pub remaining: i64,
-}
-
-/// Filters and position of an invitation list.
-pub struct InvitationListQuery {
-    pub status: Option<Status>,
-    pub first: u64,
-    /// The id of the last invitation of the previous page.
-    pub after: Option<Uuid>,
 }
 
 pub struct InvitationService<'a> {
@@ -514,43 +505,6 @@ impl<'a> InvitationService<'a> {
             Ok(n)
         })
         .await
-    }
-
-    /// Invitations of one creator or one agency, newest first.
-    pub async fn list(
-        &self,
-        owner: Owner,
-        query: InvitationListQuery,
-    ) -> DomainResult<Page<invitation::Model>> {
-        let now = Utc::now();
-        let mut filter = Condition::all().add(match owner {
-            Owner::Creator(id) => invitation::Column::CreatorId.eq(id),
-            Owner::Agency(id) => invitation::Column::AgencyId.eq(id),
-        });
-        if let Some(status) = query.status {
-            filter = filter.add(status_condition(status, now));
-        }
-        let db = &self.domain.db;
-        let total = invitation::Entity::find()
-            .filter(filter.clone())
-            .count(db)
-            .await?;
-        let mut page = invitation::Entity::find().filter(filter);
-        if let Some(after) = query.after {
-            page = page.filter(invitation::Column::Id.lt(after));
-        }
-        let mut items = page
-            .order_by_desc(invitation::Column::Id)
-            .limit(query.first + 1)
-            .all(db)
-            .await?;
-        let has_next = items.len() as u64 > query.first;
-        items.truncate(query.first as usize);
-        Ok(Page {
-            items,
-            has_next,
-            total,
-        })
     }
 }
 

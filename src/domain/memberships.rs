@@ -1,10 +1,9 @@
-//! Memberships: leaving an agency and listing an agency's members.
+//! Memberships: leaving an agency (member lists are in `pages`).
 
 use entity::{creator, membership};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::Page;
 use super::store_errors::retrying;
 use super::writes::ChangeKind;
 use super::{Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Viewer};
@@ -52,44 +51,5 @@ impl<'a> MembershipService<'a> {
         }
         write.commit().await?;
         Ok(me)
-    }
-
-    /// Members of an agency in the order they joined; the agency itself and
-    /// admins only. `after` is the membership id of the previous page's last.
-    pub async fn members(
-        &self,
-        viewer: &Viewer,
-        agency_id: Uuid,
-        first: u64,
-        after: Option<Uuid>,
-    ) -> DomainResult<Page<(Uuid, creator::Model)>> {
-        viewer.require_agency(agency_id)?;
-        let db = &self.domain.db;
-        let total = membership::Entity::find()
-            .filter(membership::Column::AgencyId.eq(agency_id))
-            .count(db)
-            .await?;
-        let mut page = membership::Entity::find()
-            .filter(membership::Column::AgencyId.eq(agency_id))
-            .find_also_related(creator::Entity);
-        if let Some(after) = after {
-            page = page.filter(membership::Column::Id.gt(after));
-        }
-        let rows = page
-            .order_by_asc(membership::Column::Id)
-            .limit(first + 1)
-            .all(db)
-            .await?;
-        let has_next = rows.len() as u64 > first;
-        let items = rows
-            .into_iter()
-            .take(first as usize)
-            .filter_map(|(m, c)| c.map(|c| (m.id, c)))
-            .collect();
-        Ok(Page {
-            items,
-            has_next,
-            total,
-        })
     }
 }

@@ -8,6 +8,7 @@ pub mod eligibility;
 pub mod index;
 pub mod invitations;
 pub mod memberships;
+pub mod pages;
 pub mod recommendations;
 pub mod store_errors;
 pub mod values;
@@ -154,7 +155,18 @@ impl DomainError {
 
 pub type DomainResult<T> = Result<T, DomainError>;
 
+impl<T> Default for Page<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            has_next: false,
+            total: 0,
+        }
+    }
+}
+
 /// A page of a keyset-paginated list.
+#[derive(Debug)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub has_next: bool,

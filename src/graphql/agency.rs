@@ -13,7 +13,7 @@ use super::invitation::{InvitationConnection, InvitationStatus, invitation_page}
 use super::{domain, loaders, reader, viewer};
 use crate::domain::agencies::{AgencyService, AgencyUpdate, NewAgency};
 use crate::domain::invitations::{InvitationService, Owner};
-use crate::domain::memberships::MembershipService;
+use crate::domain::pages::PageArgs;
 
 pub struct Agency(pub agency::Model);
 
@@ -68,18 +68,24 @@ impl Agency {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Option<CreatorConnection>> {
-        let first = page_size(first)?;
-        let after_id = decode_id_cursor(MEMBERS_CURSOR, after.as_deref())?;
-        let page = MembershipService::new(domain(ctx))
-            .members(viewer(ctx), self.0.id, first, after_id)
+        viewer(ctx).require_agency(self.0.id).gql()?;
+        let args = PageArgs {
+            first: page_size(first)?,
+            after: decode_id_cursor(MEMBERS_CURSOR, after.as_deref())?,
+            with_total: ctx.look_ahead().field("totalCount").exists(),
+        };
+        let page = loaders(ctx)
+            .member_pages
+            .load_one((self.0.id, args))
             .await
-            .gql()?;
+            .gql()?
+            .unwrap_or_default();
         let edges: Vec<CreatorEdge> = page
             .items
-            .into_iter()
+            .iter()
             .map(|(membership_id, c)| CreatorEdge {
                 cursor: encode_cursor(MEMBERS_CURSOR, &membership_id.to_string()),
-                node: Creator(c),
+                node: Creator(c.clone()),
             })
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();

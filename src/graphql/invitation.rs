@@ -12,12 +12,12 @@ use super::error::{
     GqlResultExt, INTERNAL_SERVER_ERROR, UserError, UserErrorCode, bad_user_input, coded, payload,
 };
 use super::ids::{self, NodeKind};
+use super::loaders::InvitationPageKey;
 use super::{domain, loaders, reader, viewer};
-use crate::domain::Page;
 use crate::domain::invitations::{
-    InvitationListQuery, InvitationService, Owner, SendInvitation, effective_status,
-    require_list_access,
+    InvitationService, Owner, SendInvitation, effective_status, require_list_access,
 };
+use crate::domain::pages::{InvitationParent, PageArgs};
 use crate::domain::{DomainError, Refusal};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -112,25 +112,32 @@ pub async fn invitation_page(
     after: Option<String>,
 ) -> async_graphql::Result<Option<InvitationConnection>> {
     require_list_access(viewer(ctx), owner).gql()?;
-    let first = page_size(first)?;
-    let after_id = decode_id_cursor(INVITATIONS_CURSOR, after.as_deref())?;
-    let page: Page<invitation::Model> = InvitationService::new(domain(ctx))
-        .list(
-            owner,
-            InvitationListQuery {
-                status: status.map(Into::into),
-                first,
-                after: after_id,
-            },
-        )
+    let (parent, id) = match owner {
+        Owner::Creator(id) => (InvitationParent::Creator, id),
+        Owner::Agency(id) => (InvitationParent::Agency, id),
+    };
+    let key = InvitationPageKey {
+        parent,
+        id,
+        status: status.map(Into::into),
+        args: PageArgs {
+            first: page_size(first)?,
+            after: decode_id_cursor(INVITATIONS_CURSOR, after.as_deref())?,
+            with_total: ctx.look_ahead().field("totalCount").exists(),
+        },
+    };
+    let page = loaders(ctx)
+        .invitation_pages
+        .load_one(key)
         .await
-        .gql()?;
+        .gql()?
+        .unwrap_or_default();
     let edges: Vec<InvitationEdge> = page
         .items
-        .into_iter()
+        .iter()
         .map(|inv| InvitationEdge {
             cursor: encode_cursor(INVITATIONS_CURSOR, &inv.id.to_string()),
-            node: Invitation(inv),
+            node: Invitation(inv.clone()),
         })
         .collect();
     let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();

@@ -1,13 +1,19 @@
-//! Request-scoped DataLoaders, one per relation: whatever the page size, a
-//! relation costs one SQL statement per level of the query.
+//! Request-scoped DataLoaders, one per relation: whatever the page size and
+//! however many parents, a relation costs one SQL statement per level of
+//! the query (connections: one for the pages, one for the totals if asked).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
+use chrono::Utc;
+use entity::invitation::{self, Status};
 use entity::{agency, creator, membership};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
+
+use crate::domain::Page;
+use crate::domain::pages::{InvitationParent, PageArgs, invitation_pages, member_pages};
 
 pub struct CreatorById(DatabaseConnection);
 pub struct AgencyById(DatabaseConnection);
@@ -79,12 +85,86 @@ impl Loader<Uuid> for MemberCount {
     }
 }
 
+/// One parent's page of invitations: parents that share the rest of the
+/// key are loaded by one statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InvitationPageKey {
+    pub parent: InvitationParent,
+    pub id: Uuid,
+    pub status: Option<Status>,
+    pub args: PageArgs,
+}
+
+/// (parent, status, page arguments) → invitation pages.
+pub struct InvitationPages(DatabaseConnection);
+
+impl Loader<InvitationPageKey> for InvitationPages {
+    type Value = Arc<Page<invitation::Model>>;
+    type Error = Arc<DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[InvitationPageKey],
+    ) -> Result<HashMap<InvitationPageKey, Self::Value>, Self::Error> {
+        let now = Utc::now();
+        let mut groups: HashMap<(InvitationParent, Option<Status>, PageArgs), Vec<Uuid>> =
+            HashMap::new();
+        for key in keys {
+            groups
+                .entry((key.parent, key.status, key.args))
+                .or_default()
+                .push(key.id);
+        }
+        let mut out = HashMap::with_capacity(keys.len());
+        for ((parent, status, args), ids) in groups {
+            let pages = invitation_pages(&self.0, parent, &ids, status, args, now).await?;
+            for (id, page) in pages {
+                let key = InvitationPageKey {
+                    parent,
+                    id,
+                    status,
+                    args,
+                };
+                out.insert(key, Arc::new(page));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// (agency, page arguments) → member pages.
+pub struct MemberPages(DatabaseConnection);
+
+impl Loader<(Uuid, PageArgs)> for MemberPages {
+    type Value = Arc<Page<(Uuid, creator::Model)>>;
+    type Error = Arc<DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, PageArgs)],
+    ) -> Result<HashMap<(Uuid, PageArgs), Self::Value>, Self::Error> {
+        let mut groups: HashMap<PageArgs, Vec<Uuid>> = HashMap::new();
+        for (id, args) in keys {
+            groups.entry(*args).or_default().push(*id);
+        }
+        let mut out = HashMap::with_capacity(keys.len());
+        for (args, ids) in groups {
+            for (id, page) in member_pages(&self.0, &ids, args).await? {
+                out.insert((id, args), Arc::new(page));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The loaders of one request.
 pub struct Loaders {
     pub creator: DataLoader<CreatorById>,
     pub agency: DataLoader<AgencyById>,
     pub agency_of_creator: DataLoader<AgencyOfCreator>,
     pub member_count: DataLoader<MemberCount>,
+    pub invitation_pages: DataLoader<InvitationPages>,
+    pub member_pages: DataLoader<MemberPages>,
 }
 
 impl Loaders {
@@ -94,6 +174,8 @@ impl Loaders {
             agency: DataLoader::new(AgencyById(db.clone()), tokio::spawn),
             agency_of_creator: DataLoader::new(AgencyOfCreator(db.clone()), tokio::spawn),
             member_count: DataLoader::new(MemberCount(db.clone()), tokio::spawn),
+            invitation_pages: DataLoader::new(InvitationPages(db.clone()), tokio::spawn),
+            member_pages: DataLoader::new(MemberPages(db.clone()), tokio::spawn),
         }
     }
 }

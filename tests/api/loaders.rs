@@ -64,3 +64,84 @@ async fn invitation_list_relations_are_batched() {
     let large = statements_for(&app, &token, &page(30)).await;
     assert_eq!(small, large, "statements must not grow with the page size");
 }
+
+/// The dashboard read: agencies → invitations → creator, and members with
+/// counts. With 2 parents or 20, the same statements: each connection under
+/// the list is one statement for all parents (plus one for its totals).
+#[tokio::test]
+async fn nested_connections_cost_the_same_for_two_parents_or_twenty() {
+    let app = spawn_app().await;
+    let mut agencies = Vec::new();
+    for i in 0..20 {
+        let (_, id) = app
+            .create_agency(&format!("parent-{i:02}"), &["FR"], 10)
+            .await;
+        agencies.push(id);
+    }
+    for (i, agency) in agencies.iter().enumerate() {
+        for j in 0..3 {
+            let (_, c) = app.create_creator(&format!("kid_{i:02}_{j}"), "FR").await;
+            if j == 0 {
+                app.insert_membership(*agency, c).await;
+            } else {
+                app.insert_invitation(*agency, c).await;
+            }
+        }
+    }
+    let token = app.admin();
+    let dashboard = |n: u32| {
+        format!(
+            "{{ agencies(first: {n}) {{ edges {{ node {{ name \
+             invitations(first: 10) {{ totalCount edges {{ node {{ status creator {{ handle stats {{ followers }} }} }} }} }} \
+             members(first: 5) {{ totalCount edges {{ node {{ handle }} }} }} }} }} }} }}"
+        )
+    };
+    let two = statements_for(&app, &token, &dashboard(2)).await;
+    let twenty = statements_for(&app, &token, &dashboard(20)).await;
+    assert_eq!(two, twenty, "statements must not grow with the parents");
+    // agencies count + page, invitation pages + totals, their creators,
+    // member pages (+ their creators) + totals.
+    assert_eq!(twenty, 8);
+    let data = app.ok(&token, &dashboard(20), json!({})).await;
+    for edge in data["agencies"]["edges"].as_array().unwrap() {
+        let node = &edge["node"];
+        assert_eq!(node["invitations"]["totalCount"], 2, "{node}");
+        assert_eq!(node["invitations"]["edges"].as_array().unwrap().len(), 2);
+        assert_eq!(node["members"]["totalCount"], 1);
+        assert_eq!(node["members"]["edges"].as_array().unwrap().len(), 1);
+    }
+}
+
+/// Per-parent pages keep their own cursor: paging one agency's invitations
+/// by two walks exactly its own, newest first.
+#[tokio::test]
+async fn batched_pages_walk_each_parent_exactly() {
+    let app = spawn_app().await;
+    let (_, a) = app.create_agency("walk-a", &["FR"], 10).await;
+    let (_, b) = app.create_agency("walk-b", &["FR"], 10).await;
+    let mut expected = Vec::new();
+    for i in 0..5 {
+        let (_, c) = app.create_creator(&format!("walker_{i}"), "FR").await;
+        expected.push(app.insert_invitation(a, c).await);
+        app.insert_invitation(b, c).await;
+    }
+    expected.reverse();
+    let token = app.admin();
+    let q = "query($after: String) { agencies(first: 2) { edges { node { slug invitations(first: 2, after: $after) { edges { cursor node { id } } pageInfo { hasNextPage } } } } } }";
+    let mut after = serde_json::Value::Null;
+    let mut seen = Vec::new();
+    loop {
+        let data = app.ok(&token, q, json!({"after": after})).await;
+        let walk_a = &data["agencies"]["edges"][0]["node"];
+        assert_eq!(walk_a["slug"], "walk-a");
+        let edges = walk_a["invitations"]["edges"].as_array().unwrap().clone();
+        for e in &edges {
+            seen.push(crate::helpers::uuid_of(e["node"]["id"].as_str().unwrap()));
+        }
+        if walk_a["invitations"]["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = edges.last().unwrap()["cursor"].clone();
+    }
+    assert_eq!(seen, expected, "newest first, no gap, no repeat");
+}
