@@ -116,12 +116,7 @@ impl CostModel {
         operation_name: Option<&str>,
         variables: &Variables,
     ) -> Option<Result<Measure, TooComplex>> {
-        let op = match (&doc.operations, operation_name) {
-            (DocumentOperations::Single(op), _) => op,
-            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
-            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
-            (DocumentOperations::Multiple(_), None) => return None,
-        };
+        let op = selected_operation(doc, operation_name)?;
         let root = match op.node.ty {
             async_graphql::parser::types::OperationType::Query => "Query",
             async_graphql::parser::types::OperationType::Mutation => "Mutation",
@@ -136,6 +131,19 @@ impl CostModel {
             visiting: Vec::new(),
         };
         Some(walk.selection(root, &op.node.selection_set.node, 0))
+    }
+}
+
+/// The operation a request runs: the one named, or the only one.
+pub fn selected_operation<'d>(
+    doc: &'d ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'d Positioned<OperationDefinition>> {
+    match (&doc.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        (DocumentOperations::Multiple(_), None) => None,
     }
 }
 

@@ -16,10 +16,16 @@ use async_graphql::{ErrorExtensionValues, Request, Response, ServerError, Server
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use super::cost::CostModel;
+use async_graphql::parser::types::OperationType;
+
+use super::cost::{CostModel, selected_operation};
 use super::error::{BAD_USER_INPUT, QUERY_TOO_COMPLEX, RATE_LIMITED};
 use crate::config::LimitArgs;
 use crate::rate_limit::{RateLimiter, Throttle};
+
+/// Marks a request that came by HTTP GET: it may not run a mutation.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryByGet;
 
 /// Whose bucket a request is charged to (token subject, or the client's
 /// IP when anonymous); attached by the transport, as request data over
@@ -118,17 +124,33 @@ impl LimitsExtension {
         self.charge.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The checks, in order: parse, cost and depth, the bucket.
+    /// The checks, in order: parse, method, cost and depth, the bucket.
     fn admit(&self, request: &mut Request, key: Option<&str>) -> ServerResult<()> {
         let operation = request.operation_name.clone();
+        let by_get = request
+            .data
+            .get(&std::any::TypeId::of::<QueryByGet>())
+            .is_some();
         let variables = std::mem::take(&mut request.variables);
         let measured = request.parsed_query().map(|doc| {
-            self.limits
+            let mutation = selected_operation(doc, operation.as_deref())
+                .is_some_and(|op| op.node.ty == OperationType::Mutation);
+            let measured = self
+                .limits
                 .model
-                .measure(doc, operation.as_deref(), &variables)
+                .measure(doc, operation.as_deref(), &variables);
+            (mutation, measured)
         });
         request.variables = variables;
-        let measured = measured.map_err(|e| coded_error(e.message, BAD_USER_INPUT))?;
+        let (mutation, measured) = measured.map_err(|e| coded_error(e.message, BAD_USER_INPUT))?;
+        if by_get && mutation {
+            self.lock().refused = true;
+            let mut error = coded_error("mutations are sent by POST".into(), BAD_USER_INPUT);
+            if let Some(ext) = error.extensions.as_mut() {
+                ext.set("allow", "POST");
+            }
+            return Err(error);
+        }
         // No such operation: validation explains.
         let Some(measured) = measured else {
             return Ok(());

@@ -13,6 +13,7 @@ pub mod invitation;
 pub mod limits;
 pub mod loaders;
 pub mod node;
+pub mod persisted;
 pub mod recommendation;
 pub mod subscription;
 
@@ -52,6 +53,9 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, subscription::Subscriptio
     )
 }
 
+/// Query text the persisted-query cache holds at most.
+pub const PERSISTED_QUERY_BYTES: usize = 32 * 1024 * 1024;
+
 /// The schema served over HTTP, with the domain and the query limits.
 pub fn build_schema(domain: Domain, limits: &LimitArgs) -> AppSchema {
     let extension = limits::Limits::new(
@@ -59,7 +63,11 @@ pub fn build_schema(domain: Domain, limits: &LimitArgs) -> AppSchema {
         RateLimiter::new(limits.rate_limit_capacity, limits.rate_limit_restore),
         limits,
     );
-    let builder = builder().data(domain).extension(extension);
+    // Persisted queries first: the limits measure the document they name.
+    let builder = builder()
+        .data(domain)
+        .extension(persisted::PersistedQueries::new(PERSISTED_QUERY_BYTES))
+        .extension(extension);
     if limits.no_introspection {
         builder.disable_introspection().finish()
     } else {

@@ -7,14 +7,17 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{ErrorExtensionValues, ServerError, Variables};
 use axum::extract::Query;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use crate::graphql::cost::selected_operation;
 use crate::graphql::error::{BAD_USER_INPUT, RATE_LIMITED};
+use crate::graphql::limits::QueryByGet;
+use crate::graphql::persisted::PERSISTED_QUERY_NOT_FOUND;
 
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 pub const JSON: &str = "application/json";
@@ -116,7 +119,7 @@ pub fn parse(
         if selects_mutation(&request) {
             return Err(Refused::MutationByGet);
         }
-        return Ok(request);
+        return Ok(request.data(QueryByGet));
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -158,8 +161,12 @@ fn build(
     variables: Value,
     extensions: Value,
 ) -> Result<async_graphql::Request, Refused> {
-    let Some(Value::String(query)) = query else {
-        return Err(Refused::Invalid("query must be a string".into()));
+    let persisted = extensions.get("persistedQuery").is_some();
+    let query = match query {
+        Some(Value::String(query)) => query,
+        // A persisted query may come by its hash alone.
+        None if persisted => String::new(),
+        _ => return Err(Refused::Invalid("query must be a string".into())),
     };
     let mut request = async_graphql::Request::new(query);
     match operation_name {
@@ -187,20 +194,14 @@ fn build(
 }
 
 /// Whether the operation the request selects is a mutation (a document
-/// that does not parse is left to execution to report).
+/// that does not parse, or a persisted query named by its hash only, is
+/// left to the schema: its limits extension refuses mutations by GET too).
 fn selects_mutation(request: &async_graphql::Request) -> bool {
     let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
         return false;
     };
-    let ty = match (&doc.operations, request.operation_name.as_deref()) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
-        }
-        (DocumentOperations::Multiple(_), None) => None,
-    };
-    ty == Some(OperationType::Mutation)
+    selected_operation(&doc, request.operation_name.as_deref())
+        .is_some_and(|op| op.node.ty == OperationType::Mutation)
 }
 
 /// A GraphQL answer with the status and media type the specification says.
@@ -211,6 +212,27 @@ pub fn respond(answer: Answer, response: async_graphql::Response) -> Response {
             .then(|| ext.get("retryAfterSeconds").map(ToString::to_string))
             .flatten()
     });
+    let code_of = |e: &ServerError| {
+        e.extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .and_then(|c| match c {
+                async_graphql::Value::String(s) => Some(s.clone()),
+                _ => None,
+            })
+    };
+    // The limits extension marks a mutation that came by GET (persisted,
+    // so only the schema could tell) with the method to use.
+    let by_get_refused = response.errors.iter().any(|e| {
+        e.extensions
+            .as_ref()
+            .is_some_and(|x| x.get("allow").is_some())
+    });
+    // Apollo's clients retry with the query on this answer: keep it 200.
+    let not_found = response
+        .errors
+        .iter()
+        .any(|e| code_of(e).as_deref() == Some(PERSISTED_QUERY_NOT_FOUND));
     // A request error stops before execution: no error has a path.
     let request_error = !response.errors.is_empty()
         && response.data == async_graphql::Value::Null
@@ -221,6 +243,10 @@ pub fn respond(answer: Answer, response: async_graphql::Response) -> Response {
     }
     let status = if retry_after.is_some() {
         StatusCode::TOO_MANY_REQUESTS
+    } else if by_get_refused {
+        StatusCode::METHOD_NOT_ALLOWED
+    } else if not_found {
+        StatusCode::OK
     } else if request_error && answer == Answer::GraphQLResponse {
         StatusCode::BAD_REQUEST
     } else {
@@ -231,6 +257,10 @@ pub fn respond(answer: Answer, response: async_graphql::Response) -> Response {
         .insert(header::CONTENT_TYPE, answer.content_type());
     if let Some(seconds) = retry_after.and_then(|s| HeaderValue::from_str(&s).ok()) {
         http.headers_mut().insert(header::RETRY_AFTER, seconds);
+    }
+    if by_get_refused {
+        http.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
     http
 }

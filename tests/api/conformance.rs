@@ -55,3 +55,54 @@ async fn graphql_http_server_audits_all_pass() {
     assert!(summary.contains(" 0 not ok"), "{summary}");
     println!("{summary}");
 }
+
+/// Apollo Client's own `PersistedQueryLink` (pinned in the same lockfile)
+/// against the real server, with hashed queries by GET as mobile clients
+/// send them: the first hash is unknown, the client sends the query once,
+/// and from then on the hash alone is enough.
+#[tokio::test]
+async fn apollo_clients_persisted_queries_work() {
+    install_clients();
+    let app = spawn_app().await;
+    app.create_agency("persisted", &["FR"], 5).await;
+    let url = format!("{}/graphql", app.base);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(conformance_dir().join("apq.mjs"))
+            .arg(&url)
+            .output()
+    })
+    .await
+    .expect("the client task")
+    .expect("node runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for run in ["first", "second"] {
+        assert_eq!(report[run]["agencies"]["totalCount"], 1, "{report}");
+    }
+    let exchanges: Vec<(String, bool, u64)> = report["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["method"].as_str().unwrap().to_owned(),
+                e["hashOnly"].as_bool().unwrap(),
+                e["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        exchanges,
+        vec![
+            ("GET".to_owned(), true, 200),   // unknown hash: PersistedQueryNotFound
+            ("POST".to_owned(), false, 200), // hash and query: registered
+            ("GET".to_owned(), true, 200),   // the hash alone
+        ],
+        "{report}"
+    );
+}

@@ -321,3 +321,74 @@ async fn media_types_are_negotiated() {
         StatusCode::UNSUPPORTED_MEDIA_TYPE
     );
 }
+
+/// A mutation named by its persisted hash alone still may not come by GET:
+/// only the schema knows what the hash names, and it refuses with 405.
+#[tokio::test]
+async fn a_persisted_mutation_by_get_is_refused() {
+    use sha2::Digest;
+    let app = spawn_app().await;
+    let admin = app.admin();
+    let mutation = "mutation { createAgency(input: {slug: \"hashed\", name: \"Hashed\", regions: [\"FR\"], languages: [\"fr\"], specialties: [GAMING], capacity: 5}) { agency { id } } }";
+    let hash: String = sha2::Sha256::digest(mutation.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let persisted = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
+    // Unknown: PersistedQueryNotFound, 200, nothing ran.
+    let url = format!("{}/graphql", app.base);
+    let unknown: Value = app
+        .client
+        .post(&url)
+        .bearer_auth(&admin)
+        .json(&json!({"extensions": persisted}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound");
+    assert_eq!(
+        unknown["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+    // A wrong hash for a query is refused.
+    let wrong = app
+        .client
+        .post(&url)
+        .bearer_auth(&admin)
+        .json(&json!({"query": "{ __typename }", "extensions": persisted}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::OK);
+    let wrong: Value = wrong.json().await.unwrap();
+    assert_eq!(wrong["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    // Registered and run by POST, then the hash alone by GET: 405.
+    app.client
+        .post(&url)
+        .bearer_auth(&admin)
+        .json(&json!({"query": mutation, "extensions": persisted}))
+        .send()
+        .await
+        .unwrap();
+    let by_get = app
+        .client
+        .get(&url)
+        .bearer_auth(&admin)
+        .query(&[("extensions", persisted.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_get.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(by_get.headers()["allow"], "POST");
+    let count = app
+        .gql(None, "{ agencies { totalCount } }", json!({}))
+        .await;
+    assert_eq!(
+        count.assert_ok()["agencies"]["totalCount"],
+        1,
+        "run once, by POST"
+    );
+}

@@ -1,0 +1,200 @@
+//! Automatic persisted queries, the Apollo protocol: a request may carry
+//! `extensions.persistedQuery { version: 1, sha256Hash }` instead of its
+//! query; an unknown hash is PERSISTED_QUERY_NOT_FOUND ("PersistedQueryNotFound"),
+//! and hash plus query registers the query. The cache is bounded in bytes
+//! of query text (least recently used out first), not in entries: one
+//! megabyte-sized query must not count as one of ten thousand small ones.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult};
+use sha2::{Digest, Sha256};
+
+use super::error::BAD_USER_INPUT;
+
+pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+
+struct Entry {
+    document: ExecutableDocument,
+    bytes: usize,
+    used: u64,
+}
+
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<String, Entry>,
+    bytes: usize,
+    clock: u64,
+}
+
+/// The persisted documents of this instance, shared by every request.
+#[derive(Clone)]
+pub struct PersistedQueries {
+    cache: Arc<Mutex<Cache>>,
+    max_bytes: usize,
+}
+
+impl PersistedQueries {
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            cache: Arc::new(Mutex::new(Cache::default())),
+            max_bytes,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, hash: &str) -> Option<ExecutableDocument> {
+        let mut cache = self.lock();
+        cache.clock += 1;
+        let clock = cache.clock;
+        let entry = cache.entries.get_mut(hash)?;
+        entry.used = clock;
+        Some(entry.document.clone())
+    }
+
+    fn put(&self, hash: String, document: ExecutableDocument, bytes: usize) {
+        if bytes > self.max_bytes {
+            return;
+        }
+        let mut cache = self.lock();
+        cache.clock += 1;
+        let used = cache.clock;
+        if let Some(old) = cache.entries.insert(
+            hash,
+            Entry {
+                document,
+                bytes,
+                used,
+            },
+        ) {
+            cache.bytes -= old.bytes;
+        }
+        cache.bytes += bytes;
+        // Past the budget: drop the least recently used, down to 90 % so
+        // evictions come in batches, not one per request.
+        if cache.bytes > self.max_bytes {
+            let mut by_age: Vec<(u64, String)> = cache
+                .entries
+                .iter()
+                .map(|(k, e)| (e.used, k.clone()))
+                .collect();
+            by_age.sort_unstable();
+            for (_, key) in by_age {
+                if cache.bytes <= self.max_bytes / 10 * 9 {
+                    break;
+                }
+                if let Some(e) = cache.entries.remove(&key) {
+                    cache.bytes -= e.bytes;
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+}
+
+impl ExtensionFactory for PersistedQueries {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(self.clone())
+    }
+}
+
+fn refusal(message: &str, code: &str) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default)
+        .set("code", code);
+    error
+}
+
+/// The hash a request names, if it uses the protocol.
+fn persisted_hash(request: &mut Request) -> ServerResult<Option<String>> {
+    let Some(value) = request.extensions.remove("persistedQuery") else {
+        return Ok(None);
+    };
+    let invalid = || {
+        refusal(
+            "extensions.persistedQuery must be { version: 1, sha256Hash }",
+            BAD_USER_INPUT,
+        )
+    };
+    let json = value.into_json().map_err(|_| invalid())?;
+    if json["version"] != 1 {
+        return Err(invalid());
+    }
+    let hash = json["sha256Hash"].as_str().ok_or_else(invalid)?;
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid());
+    }
+    Ok(Some(hash.to_ascii_lowercase()))
+}
+
+#[async_trait::async_trait]
+impl Extension for PersistedQueries {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let Some(hash) = persisted_hash(&mut request)? else {
+            return next.run(ctx, request).await;
+        };
+        if request.query.is_empty() {
+            let document = self
+                .get(&hash)
+                .ok_or_else(|| refusal("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND))?;
+            request.set_parsed_query(document);
+        } else {
+            let digest: String = Sha256::digest(request.query.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            if digest != hash {
+                return Err(refusal(
+                    "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query",
+                    BAD_USER_INPUT,
+                ));
+            }
+            let bytes = request.query.len();
+            let document = request.parsed_query()?.clone();
+            self.put(hash, document, bytes);
+        }
+        next.run(ctx, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(q: &str) -> ExecutableDocument {
+        async_graphql::parser::parse_query(q).unwrap()
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bytes_dropping_the_least_recently_used() {
+        let cache = PersistedQueries::new(100);
+        cache.put("a".into(), doc("{ a }"), 40);
+        cache.put("b".into(), doc("{ b }"), 40);
+        assert!(cache.get("a").is_some(), "a is now the most recent");
+        cache.put("c".into(), doc("{ c }"), 40);
+        assert!(cache.held_bytes() <= 90);
+        assert!(cache.get("b").is_none(), "b was the least recently used");
+        assert!(cache.get("a").is_some() && cache.get("c").is_some());
+        cache.put("huge".into(), doc("{ huge }"), 1000);
+        assert!(cache.get("huge").is_none(), "larger than the whole budget");
+    }
+}
