@@ -105,11 +105,13 @@ impl<'a> AgencyService<'a> {
 
     /// The public directory, ordered by slug, optionally only the agencies
     /// recruiting in `region`; `after` is the last slug of the previous page.
+    /// The total is counted only `with_total`.
     pub async fn directory(
         &self,
         region: Option<&str>,
         first: u64,
         after: Option<&str>,
+        with_total: bool,
     ) -> DomainResult<Page<agency::Model>> {
         let mut filter = Condition::all();
         if let Some(raw) = region {
@@ -119,10 +121,14 @@ impl<'a> AgencyService<'a> {
             // two-letter substring can only match a whole code.
             filter = filter.add(agency::Column::Regions.contains(region.as_str()));
         }
-        let total = agency::Entity::find()
-            .filter(filter.clone())
-            .count(&self.domain.db)
-            .await?;
+        let total = if with_total {
+            agency::Entity::find()
+                .filter(filter.clone())
+                .count(&self.domain.db)
+                .await?
+        } else {
+            0
+        };
         let mut page = agency::Entity::find().filter(filter);
         if let Some(after) = after {
             let after = Slug::parse(after)

@@ -192,7 +192,12 @@ impl AgencyQuery {
             .map(|c| decode_cursor(DIRECTORY_CURSOR, c))
             .transpose()?;
         let page = AgencyService::new(domain(ctx))
-            .directory(region.as_deref(), first, after_key.as_deref())
+            .directory(
+                region.as_deref(),
+                first,
+                after_key.as_deref(),
+                ctx.look_ahead().field("totalCount").exists(),
+            )
             .await
             .gql()?;
         let edges: Vec<AgencyEdge> = page
