@@ -11,6 +11,12 @@ use agency_center::seed::{self, SeedPlan};
 use agency_center::{AppConfig, Application, db, graphql};
 use anyhow::Context;
 use clap::Parser;
+
+/// The server's allocations cross threads (rows decoded on the SQLite
+/// driver's worker threads are freed on the runtime's): glibc's arenas
+/// contend on that, mimalloc does not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use sea_orm::DatabaseConnection;
 
 #[tokio::main]
