@@ -63,7 +63,14 @@ pub struct Application {
     /// Relays other instances' events (PostgreSQL), listening before the
     /// server reports ready.
     event_relay: Option<tokio::task::JoinHandle<()>>,
+    /// Tells open websockets the server is stopping.
+    stopping: tokio::sync::watch::Sender<bool>,
+    /// Closed once every websocket has ended.
+    sockets_done: tokio::sync::mpsc::Receiver<()>,
 }
+
+/// How long a stopping server waits for its websockets to close.
+const SOCKET_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 impl Application {
     /// Connects, migrates and binds (port 0 picks a free port).
@@ -81,10 +88,16 @@ impl Application {
             events: EventBus::new(),
             index,
         };
+        let (stopping, stop_signal) = tokio::sync::watch::channel(false);
+        let (socket_alive, sockets_done) = tokio::sync::mpsc::channel(1);
         let state = http::AppState {
             schema: graphql::build_schema(domain.clone(), &config.limits),
             db: db.clone(),
             keys: TokenKeys::new(&config.jwt_secret),
+            sockets: http::Sockets {
+                stopping: stop_signal,
+                alive: socket_alive,
+            },
         };
         let router = http::router(state, &config.limits);
         let event_relay = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
@@ -110,6 +123,8 @@ impl Application {
             index_report,
             expiry_sweep_interval: config.expiry_sweep_interval,
             event_relay,
+            stopping,
+            sockets_done,
         })
     }
 
@@ -119,13 +134,19 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves until `shutdown` resolves, then finishes in-flight requests
+    /// and closes websockets with a close frame (1001, going away).
     /// Also runs the expiry sweep and, on PostgreSQL, the listener that
     /// relays other instances' events.
     pub async fn run(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let stopping = self.stopping;
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stopping.send(true);
+        };
         let mut background = vec![
             spawn_expiry_sweep(self.domain.clone(), self.expiry_sweep_interval),
             spawn_index_sync(self.domain.clone()),
@@ -138,6 +159,9 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        // The router, and with it the state every socket cloned, is gone:
+        // the channel closes when the last socket has sent its close frame.
+        let _ = tokio::time::timeout(SOCKET_CLOSE_GRACE, self.sockets_done.recv()).await;
         for task in background {
             task.abort();
         }

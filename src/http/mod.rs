@@ -32,6 +32,16 @@ pub struct AppState {
     pub schema: AppSchema,
     pub db: DatabaseConnection,
     pub keys: TokenKeys,
+    pub sockets: Sockets,
+}
+
+/// What websockets share with the server's lifecycle.
+#[derive(Clone)]
+pub struct Sockets {
+    /// Turns true when the server stops: every socket closes (1001).
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Held by each open socket; the server waits for every clone to drop.
+    pub alive: tokio::sync::mpsc::Sender<()>,
 }
 
 pub fn router(state: AppState, limits: &LimitArgs) -> Router {

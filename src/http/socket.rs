@@ -3,7 +3,8 @@
 //! cannot set headers on sockets), which must come within 10 s; a bad
 //! token closes with 4403 before anything runs, and so does the token's
 //! expiry for the life of the socket. Messages are at most 64 KiB, a
-//! socket holds at most 20 operations at once, and the server pings it.
+//! socket holds at most 20 operations at once, the server pings it, and a
+//! stopping server closes it with 1001.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -139,6 +140,9 @@ async fn serve(
     }));
     tokio::pin!(expiry);
     let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    let mut stopping = state.sockets.stopping.clone();
+    // Dropped when this socket ends: the stopping server waits for that.
+    let _alive = state.sockets.alive.clone();
     let mut operations: HashSet<String> = HashSet::new();
     let mut pending = Some(first);
 
@@ -172,6 +176,11 @@ async fn serve(
                 }
                 () = &mut expiry => {
                     let _ = sink.send(close(4403, "the token has expired")).await;
+                    break;
+                }
+                // The one change the server makes is to stopping.
+                _ = stopping.changed() => {
+                    let _ = sink.send(close(1001, "the server is stopping")).await;
                     break;
                 }
             },

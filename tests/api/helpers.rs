@@ -87,7 +87,29 @@ pub struct TestApp {
     pub domain: Domain,
     pub client: reqwest::Client,
     pub keys: TokenKeys,
+    /// Stops the server (also when the app is dropped).
+    stopper: std::sync::Mutex<Option<Stopper>>,
     _database: TestDb,
+}
+
+/// The signal that stops a test's server, and the server's task.
+type Stopper = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+);
+
+impl TestApp {
+    /// Stops the server as SIGTERM would; returns once `run` has returned.
+    pub async fn stop(&self) -> anyhow::Result<()> {
+        let (stop, served) = self
+            .stopper
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the server runs");
+        let _ = stop.send(());
+        served.await?
+    }
 }
 
 /// The answer to one GraphQL request.
@@ -204,7 +226,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
     let db = app.db.clone();
     let statements = app.statements.clone();
     let domain = app.domain.clone();
-    tokio::spawn(app.run(std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(app.run(async move {
+        let _ = stopped.await;
+    }));
     TestApp {
         base,
         database_url,
@@ -216,6 +241,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
             .build()
             .expect("client"),
         keys: TokenKeys::new(SECRET),
+        stopper: std::sync::Mutex::new(Some((stop, served))),
         _database: guard,
     }
 }

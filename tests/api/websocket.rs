@@ -261,3 +261,20 @@ async fn the_server_pings_idle_sockets() {
     .await;
     assert_eq!(ping, Ok(true), "a ping within 20 s");
 }
+
+#[tokio::test]
+async fn a_stopping_server_closes_its_sockets_with_1001() {
+    let app = spawn_app().await;
+    let admin = app.admin();
+    let mut socket = acked(&app, Some(&admin)).await;
+    socket
+        .send(Message::text(
+            json!({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), app.stop());
+    let (frame, stopped) = tokio::join!(next_frame(&mut socket, 10), stopped);
+    assert_eq!(close_code(frame), 1001);
+    stopped.expect("run returns").expect("cleanly");
+}
