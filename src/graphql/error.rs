@@ -13,6 +13,16 @@ pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
 pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
 pub const RATE_LIMITED: &str = "RATE_LIMITED";
 
+/// An error raised outside a resolver (transport, extensions), with its code.
+pub fn coded_server_error(message: impl Into<String>, code: &str) -> async_graphql::ServerError {
+    let mut error = async_graphql::ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(async_graphql::ErrorExtensionValues::default)
+        .set("code", code);
+    error
+}
+
 pub fn coded(message: impl Into<String>, code: &'static str) -> async_graphql::Error {
     async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
 }

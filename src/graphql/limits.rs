@@ -12,14 +12,14 @@ use std::time::Instant;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextSubscribe,
 };
-use async_graphql::{ErrorExtensionValues, Request, Response, ServerError, ServerResult, Value};
+use async_graphql::{ErrorExtensionValues, Request, Response, ServerResult, Value};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 use async_graphql::parser::types::OperationType;
 
 use super::cost::{CostModel, selected_operation};
-use super::error::{BAD_USER_INPUT, QUERY_TOO_COMPLEX, RATE_LIMITED};
+use super::error::{BAD_USER_INPUT, QUERY_TOO_COMPLEX, RATE_LIMITED, coded_server_error};
 use crate::config::LimitArgs;
 use crate::rate_limit::{RateLimiter, Throttle};
 
@@ -79,15 +79,6 @@ struct LimitsExtension {
     charge: Mutex<Charge>,
 }
 
-fn coded_error(message: String, code: &str) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default)
-        .set("code", code);
-    error
-}
-
 /// Errors async-graphql raised carry no code; ours always do.
 fn tag(mut response: Response) -> Response {
     for error in &mut response.errors {
@@ -142,10 +133,11 @@ impl LimitsExtension {
             (mutation, measured)
         });
         request.variables = variables;
-        let (mutation, measured) = measured.map_err(|e| coded_error(e.message, BAD_USER_INPUT))?;
+        let (mutation, measured) =
+            measured.map_err(|e| coded_server_error(e.message, BAD_USER_INPUT))?;
         if by_get && mutation {
             self.lock().refused = true;
-            let mut error = coded_error("mutations are sent by POST".into(), BAD_USER_INPUT);
+            let mut error = coded_server_error("mutations are sent by POST", BAD_USER_INPUT);
             if let Some(ext) = error.extensions.as_mut() {
                 ext.set("allow", "POST");
             }
@@ -157,10 +149,10 @@ impl LimitsExtension {
         };
         let measure = measured
             .and_then(|m| m.check(self.limits.max_cost, self.limits.max_depth))
-            .map_err(|too| coded_error(too.to_string(), QUERY_TOO_COMPLEX));
+            .map_err(|too| coded_server_error(too.to_string(), QUERY_TOO_COMPLEX));
         let measure = match measure {
-            Ok(m) if m.introspects && !self.limits.introspection => Err(coded_error(
-                "introspection is turned off on this server".into(),
+            Ok(m) if m.introspects && !self.limits.introspection => Err(coded_server_error(
+                "introspection is turned off on this server",
                 BAD_USER_INPUT,
             )),
             other => other,
@@ -186,7 +178,7 @@ impl LimitsExtension {
                 charge.refused = true;
                 charge.throttle = Some(limited.throttle);
                 let seconds = limited.retry_after.as_secs();
-                let mut error = coded_error(
+                let mut error = coded_server_error(
                     format!(
                         "rate limited: this request costs {} points, {} are available; retry in {seconds} s",
                         measure.cost, limited.throttle.currently_available

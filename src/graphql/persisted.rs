@@ -12,10 +12,10 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
 };
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult};
+use async_graphql::{Request, ServerResult};
 use sha2::{Digest, Sha256};
 
-use super::error::BAD_USER_INPUT;
+use super::error::{BAD_USER_INPUT, coded_server_error};
 
 pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
 
@@ -110,22 +110,13 @@ impl ExtensionFactory for PersistedQueries {
     }
 }
 
-fn refusal(message: &str, code: &str) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default)
-        .set("code", code);
-    error
-}
-
 /// The hash a request names, if it uses the protocol.
 fn persisted_hash(request: &mut Request) -> ServerResult<Option<String>> {
     let Some(value) = request.extensions.remove("persistedQuery") else {
         return Ok(None);
     };
     let invalid = || {
-        refusal(
+        coded_server_error(
             "extensions.persistedQuery must be { version: 1, sha256Hash }",
             BAD_USER_INPUT,
         )
@@ -153,9 +144,9 @@ impl Extension for PersistedQueries {
             return next.run(ctx, request).await;
         };
         if request.query.is_empty() {
-            let document = self
-                .get(&hash)
-                .ok_or_else(|| refusal("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND))?;
+            let document = self.get(&hash).ok_or_else(|| {
+                coded_server_error("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND)
+            })?;
             request.set_parsed_query(document);
         } else {
             let digest: String = Sha256::digest(request.query.as_bytes())
@@ -163,7 +154,7 @@ impl Extension for PersistedQueries {
                 .map(|b| format!("{b:02x}"))
                 .collect();
             if digest != hash {
-                return Err(refusal(
+                return Err(coded_server_error(
                     "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query",
                     BAD_USER_INPUT,
                 ));

@@ -8,14 +8,14 @@
 use std::collections::HashMap;
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{ErrorExtensionValues, ServerError, Variables};
+use async_graphql::{ServerError, Variables};
 use axum::extract::Query;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::graphql::cost::selected_operation;
-use crate::graphql::error::{BAD_USER_INPUT, RATE_LIMITED};
+use crate::graphql::error::{BAD_USER_INPUT, RATE_LIMITED, coded_server_error};
 use crate::graphql::limits::QueryByGet;
 use crate::graphql::persisted::PERSISTED_QUERY_NOT_FOUND;
 
@@ -267,12 +267,7 @@ pub fn respond(answer: Answer, response: async_graphql::Response) -> Response {
 
 /// An answer made of one error, before GraphQL ran.
 pub fn error_response(answer: Answer, status: StatusCode, message: String, code: &str) -> Response {
-    let mut error = ServerError::new(message, None);
-    error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default)
-        .set("code", code);
-    let body = serde_json::json!({ "errors": [error] });
+    let body = serde_json::json!({ "errors": [coded_server_error(message, code)] });
     let mut http = (status, body.to_string()).into_response();
     http.headers_mut()
         .insert(header::CONTENT_TYPE, answer.content_type());

@@ -6,10 +6,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::helpers::{invite, respond, spawn_app, spawn_app_with};
 
@@ -17,30 +14,13 @@ const EVENTS: &str = "subscription { invitationEvents { kind at invitation { id 
 
 /// One graphql-transport-ws subscription to `invitationEvents`.
 pub struct Subscription {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    socket: crate::websocket::Socket,
 }
 
 impl Subscription {
     pub async fn open(base: &str, token: Option<&str>) -> Self {
-        let url = format!("{}/graphql/ws", base.replace("http://", "ws://"));
-        let mut request = url.into_client_request().unwrap();
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("upgrade");
-        let payload = token.map_or(
-            json!({}),
-            |t| json!({"Authorization": format!("Bearer {t}")}),
-        );
-        socket
-            .send(Message::text(
-                json!({"type": "connection_init", "payload": payload}).to_string(),
-            ))
-            .await
-            .unwrap();
+        let mut socket = crate::websocket::connect(base).await;
+        crate::websocket::send_init(&mut socket, token).await;
         let mut this = Self { socket };
         let ack = this
             .next_message(Duration::from_secs(10))
@@ -248,19 +228,8 @@ async fn the_sweep_persists_expiry_and_announces_it() {
 #[tokio::test]
 async fn anonymous_subscribers_are_refused() {
     let app = spawn_app().await;
-    let url = format!("{}/graphql/ws", app.base.replace("http://", "ws://"));
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    socket
-        .send(Message::text(
-            json!({"type": "connection_init", "payload": {}}).to_string(),
-        ))
-        .await
-        .unwrap();
+    let mut socket = crate::websocket::connect(&app.base).await;
+    crate::websocket::send_init(&mut socket, None).await;
     let _ack = socket.next().await;
     socket
         .send(Message::text(

@@ -12,20 +12,43 @@ use crate::helpers::{TestApp, spawn_app};
 
 const EVENTS: &str = "subscription { invitationEvents { kind } }";
 
-async fn init(app: &TestApp, payload: Value) -> Option<Message> {
-    let url = format!("{}/graphql/ws", app.base.replace("http://", "ws://"));
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A graphql-transport-ws socket to the server at `base`, upgraded.
+pub async fn connect(base: &str) -> Socket {
+    let url = format!("{}/graphql/ws", base.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         "graphql-transport-ws".parse().unwrap(),
     );
-    let (mut socket, response) = tokio_tungstenite::connect_async(request)
+    let (socket, response) = tokio_tungstenite::connect_async(request)
         .await
         .expect("upgrade");
     assert_eq!(
         response.headers()["sec-websocket-protocol"],
         "graphql-transport-ws"
     );
+    socket
+}
+
+/// Sends `connection_init` with the token, if any, as graphql-ws clients do.
+pub async fn send_init(socket: &mut Socket, token: Option<&str>) {
+    let payload = token.map_or(
+        json!({}),
+        |t| json!({"Authorization": format!("Bearer {t}")}),
+    );
+    socket
+        .send(Message::text(
+            json!({"type": "connection_init", "payload": payload}).to_string(),
+        ))
+        .await
+        .unwrap();
+}
+
+async fn init(app: &TestApp, payload: Value) -> Option<Message> {
+    let mut socket = connect(&app.base).await;
     socket
         .send(Message::text(
             json!({"type": "connection_init", "payload": payload}).to_string(),
@@ -62,30 +85,10 @@ async fn a_bad_token_closes_the_socket_with_4403() {
     assert_eq!(frame.code, CloseCode::from(4403));
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// A socket past `connection_ack`.
 async fn acked(app: &TestApp, token: Option<&str>) -> Socket {
-    let url = format!("{}/graphql/ws", app.base.replace("http://", "ws://"));
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("upgrade");
-    let payload = token.map_or(
-        json!({}),
-        |t| json!({"Authorization": format!("Bearer {t}")}),
-    );
-    socket
-        .send(Message::text(
-            json!({"type": "connection_init", "payload": payload}).to_string(),
-        ))
-        .await
-        .unwrap();
+    let mut socket = connect(&app.base).await;
+    send_init(&mut socket, token).await;
     let ack = next_frame(&mut socket, 10).await;
     assert!(
         matches!(&ack, Some(Message::Text(t)) if t.contains("connection_ack")),
@@ -208,15 +211,7 @@ async fn a_socket_holds_at_most_twenty_operations() {
 #[tokio::test]
 async fn connection_init_must_come_within_ten_seconds() {
     let app = spawn_app().await;
-    let url = format!("{}/graphql/ws", app.base.replace("http://", "ws://"));
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("upgrade");
+    let mut socket = connect(&app.base).await;
     let started = std::time::Instant::now();
     assert_eq!(close_code(next_frame(&mut socket, 15).await), 4408);
     assert!(started.elapsed() >= std::time::Duration::from_secs(9));
