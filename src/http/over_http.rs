@@ -237,10 +237,16 @@ pub fn respond(answer: Answer, response: async_graphql::Response) -> Response {
     let request_error = !response.errors.is_empty()
         && response.data == async_graphql::Value::Null
         && response.errors.iter().all(|e| e.path.is_empty());
-    let mut body = serde_json::to_value(&response).unwrap_or(Value::Null);
-    if request_error && let Value::Object(map) = &mut body {
-        map.remove("data");
-    }
+    // Straight to text, except for a request error, whose `data` goes.
+    let body = if request_error {
+        let mut value = serde_json::to_value(&response).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut value {
+            map.remove("data");
+        }
+        value.to_string()
+    } else {
+        serde_json::to_string(&response).unwrap_or_default()
+    };
     let status = if retry_after.is_some() {
         StatusCode::TOO_MANY_REQUESTS
     } else if by_get_refused {
@@ -252,7 +258,7 @@ pub fn respond(answer: Answer, response: async_graphql::Response) -> Response {
     } else {
         StatusCode::OK
     };
-    let mut http = (status, body.to_string()).into_response();
+    let mut http = (status, body).into_response();
     http.headers_mut()
         .insert(header::CONTENT_TYPE, answer.content_type());
     if let Some(seconds) = retry_after.and_then(|s| HeaderValue::from_str(&s).ok()) {
