@@ -274,16 +274,7 @@ impl<'a> AgencyService<'a> {
         let verified = input.verified;
         retrying(move || async move {
             let mut write = self.domain.begin_write().await?;
-            let Some(existing) = agency::Entity::find_by_id(target)
-                .lock_exclusive()
-                .one(write.txn())
-                .await?
-            else {
-                return Err(DomainError::refused(Refusal::not_found(
-                    &["input", "agencyId"],
-                    "agency",
-                )));
-            };
+            let existing = locked(write.txn(), target).await?;
             let mut model: agency::ActiveModel = existing.into();
             if let Some(v) = name {
                 model.name = Set(v.clone());
@@ -314,4 +305,17 @@ impl<'a> AgencyService<'a> {
         })
         .await
     }
+}
+
+/// The agency named by `input.agencyId`, its row locked for the write
+/// (after the creator's, where both are written); NOT_FOUND if none.
+pub(crate) async fn locked(
+    txn: &sea_orm::DatabaseTransaction,
+    id: Uuid,
+) -> DomainResult<agency::Model> {
+    agency::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or_else(|| DomainError::refused(Refusal::not_found(&["input", "agencyId"], "agency")))
 }

@@ -243,16 +243,7 @@ impl<'a> InvitationService<'a> {
             .lock_exclusive()
             .one(write.txn())
             .await?;
-        let Some(agency) = agency::Entity::find_by_id(agency_id)
-            .lock_exclusive()
-            .one(write.txn())
-            .await?
-        else {
-            return Err(DomainError::refused(Refusal::not_found(
-                &["input", "agencyId"],
-                "agency",
-            )));
-        };
+        let agency = super::agencies::locked(write.txn(), agency_id).await?;
         let now = Utc::now();
         if let Some(key) = key
             && let Some(first) = by_idempotency_key(write.txn(), agency_id, key).await?
