@@ -19,8 +19,19 @@ pub struct Cli {
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
     pub database_url: String,
 
+    /// Log lines as `text` (for people) or `json` (one object a line, for
+    /// log collectors); each line of a request carries its request id.
+    #[arg(long, env = "AGENCY_CENTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +150,19 @@ pub struct LimitArgs {
     /// Longest a request may take before it is answered 408 (humantime).
     #[arg(long, env = "AGENCY_CENTER_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+
+    /// HTTP requests slower than this are logged at WARN with their
+    /// operation and request id, and counted (humantime; 1ms to 1h).
+    #[arg(long, env = "AGENCY_CENTER_SLOW_REQUEST_THRESHOLD", default_value = "1s", value_parser = slow_request_threshold)]
+    pub slow_request_threshold: Duration,
+}
+
+fn slow_request_threshold(raw: &str) -> Result<Duration, String> {
+    bounded_duration(
+        raw,
+        Duration::from_millis(1)..=Duration::from_secs(3600),
+        "1ms and 1h",
+    )
 }
 
 impl Default for LimitArgs {
@@ -151,6 +175,7 @@ impl Default for LimitArgs {
             rate_limit_restore: 500,
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            slow_request_threshold: Duration::from_secs(1),
         }
     }
 }

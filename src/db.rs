@@ -26,6 +26,10 @@ pub async fn connect(url: &str) -> anyhow::Result<(DatabaseConnection, Statement
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
+        // A ping on every checkout is a round trip per statement; a
+        // connection that sat idle for a second (long enough for a server
+        // restart or a proxy to drop it) is still tested first.
+        .test_before_acquire_if_idle_for(Duration::from_secs(1))
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(30))
@@ -52,4 +56,18 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None)
         .await
         .map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+}
+
+/// The pool's connections: (open, idle).
+pub fn pool_usage(db: &DatabaseConnection) -> (u32, usize) {
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+    }
 }

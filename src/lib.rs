@@ -19,6 +19,7 @@ pub mod domain;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod ranking;
 pub mod rate_limit;
 pub mod seed;
@@ -87,6 +88,7 @@ impl Application {
             settings: config.settings,
             events: EventBus::new(),
             index,
+            metrics: Default::default(),
         };
         let (stopping, stop_signal) = tokio::sync::watch::channel(false);
         let (socket_alive, sockets_done) = tokio::sync::mpsc::channel(1);
@@ -98,6 +100,8 @@ impl Application {
                 stopping: stop_signal,
                 alive: socket_alive,
             },
+            metrics: domain.metrics.clone(),
+            index: domain.index.clone(),
         };
         let router = http::router(state, &config.limits);
         let event_relay = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {

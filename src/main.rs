@@ -3,7 +3,9 @@
 use std::time::{Duration, Instant};
 
 use agency_center::auth::{DEMO_SECRET, TokenKeys};
-use agency_center::config::{Cli, Command, SecretArgs, ServeArgs, TokenArgs, TokenSubject};
+use agency_center::config::{
+    Cli, Command, LogFormat, SecretArgs, ServeArgs, TokenArgs, TokenSubject,
+};
 use agency_center::domain::agencies::AgencyService;
 use agency_center::domain::creators::CreatorService;
 use agency_center::domain::{Domain, Principal, Settings};
@@ -21,14 +23,17 @@ use sea_orm::DatabaseConnection;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn,tower_http=info".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     match cli.command {
         Command::Serve(args) => serve(&cli.database_url, args).await,
         Command::Migrate => {

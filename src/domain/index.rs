@@ -49,8 +49,6 @@ struct LogCursor {
     horizon: u64,
     /// PostgreSQL: positions applied whose transaction is at or past the horizon.
     applied: HashMap<i64, u64>,
-    /// When the log was last read whole up to now.
-    synced_at: Option<Instant>,
 }
 
 /// How long the change log keeps a row. Every instance reads the log at
@@ -65,6 +63,9 @@ pub const SYNC_INTERVAL: Duration = Duration::from_secs(5);
 struct Shared {
     index: RwLock<Index>,
     log: tokio::sync::Mutex<LogCursor>,
+    /// When the log was last applied whole, readable without waiting for
+    /// a catch-up that holds `log`.
+    synced_at: std::sync::Mutex<Option<Instant>>,
 }
 
 /// What loading the index took.
@@ -93,6 +94,7 @@ impl Default for RankingIndex {
         Self(Arc::new(Shared {
             index: RwLock::new(Index::new()),
             log: tokio::sync::Mutex::new(LogCursor::default()),
+            synced_at: std::sync::Mutex::new(None),
         }))
     }
 }
@@ -237,6 +239,7 @@ impl RankingIndex {
         index.shrink_to_fit();
         *self.0.index.write().unwrap_or_else(|e| e.into_inner()) = index;
         *cursor = fresh_cursor;
+        self.mark_synced();
         Ok(())
     }
 
@@ -248,6 +251,19 @@ impl RankingIndex {
             .exec(db)
             .await?
             .rows_affected)
+    }
+
+    fn mark_synced(&self) {
+        *self.0.synced_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    /// Since the index last applied the change log whole (`None`: never).
+    pub fn sync_age(&self) -> Option<Duration> {
+        self.0
+            .synced_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|at| at.elapsed())
     }
 
     /// The index, for a ranking scan.
@@ -291,9 +307,9 @@ impl RankingIndex {
     /// Applies what other instances committed since the last call.
     pub async fn catch_up(&self, db: &DatabaseConnection) -> Result<usize, DbErr> {
         let mut cursor = self.0.log.lock().await;
-        if cursor
-            .synced_at
-            .is_some_and(|at| at.elapsed() > CHANGE_LOG_RETENTION / 2)
+        if self
+            .sync_age()
+            .is_some_and(|age| age > CHANGE_LOG_RETENTION / 2)
         {
             tracing::warn!("the change log was not read for too long: reloading the ranking index");
             self.rebuild(&mut cursor, db).await?;
@@ -305,7 +321,6 @@ impl RankingIndex {
             last_position: cursor.last_position,
             horizon: cursor.horizon,
             applied: HashMap::new(),
-            synced_at: Some(Instant::now()),
         };
         let creators = match db.get_database_backend() {
             DatabaseBackend::Postgres => {
@@ -364,16 +379,14 @@ impl RankingIndex {
             self.reload(db, &creators).await?;
         }
         *cursor = next;
+        self.mark_synced();
         Ok(creators.len())
     }
 }
 
 /// Where a reader that has seen nothing yet starts.
 async fn start_of_log(db: &DatabaseConnection) -> Result<LogCursor, DbErr> {
-    let mut cursor = LogCursor {
-        synced_at: Some(Instant::now()),
-        ..LogCursor::default()
-    };
+    let mut cursor = LogCursor::default();
     match db.get_database_backend() {
         DatabaseBackend::Postgres => {
             let row = db

@@ -58,14 +58,15 @@ impl Default for Settings {
     }
 }
 
-/// What the services work with: the store, the settings, the event bus
-/// and this instance's ranking index. Cheap to clone.
+/// What the services work with: the store, the settings, the event bus,
+/// this instance's ranking index and its metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct Domain {
     pub db: DatabaseConnection,
     pub settings: Settings,
     pub events: EventBus,
     pub index: index::RankingIndex,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl Domain {
@@ -77,6 +78,7 @@ impl Domain {
             settings,
             events: EventBus::new(),
             index: index::RankingIndex::default(),
+            metrics: Default::default(),
         }
     }
 }

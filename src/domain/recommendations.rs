@@ -250,6 +250,7 @@ impl<'a> RecommendationService<'a> {
         q: RecommendationQuery,
     ) -> DomainResult<Ranking> {
         viewer.require_agency(q.agency_id)?;
+        let started = std::time::Instant::now();
         let db = &self.domain.db;
         // Three independent reads, on three connections at once.
         let (agency, _, excluded) = tokio::try_join!(
@@ -306,11 +307,22 @@ impl<'a> RecommendationService<'a> {
                 excluded: &excluded,
                 fingerprint,
             };
-            let _ = tx.send(index.read().rank(&request));
+            let index = index.read();
+            let _ = tx.send((index.rank(&request), index.len()));
         });
-        let ranked = rx
+        let (ranked, scanned) = rx
             .await
             .map_err(|_| DomainError::Database(sea_orm::DbErr::Custom("ranking aborted".into())))?;
+        if let Ok(ranking) = &ranked {
+            let metrics = &self.domain.metrics;
+            metrics
+                .ranking_seconds
+                .observe(started.elapsed().as_secs_f64());
+            metrics
+                .ranking_candidates
+                .observe(ranking.total_candidates as f64);
+            metrics.ranking_scanned.inc_by(scanned as u64);
+        }
         ranked.map_err(|e| {
             let field = match e {
                 RankError::BadDiversity => "diversity",

@@ -13,6 +13,7 @@ pub mod invitation;
 pub mod limits;
 pub mod loaders;
 pub mod node;
+pub mod observe;
 pub mod persisted;
 pub mod recommendation;
 pub mod subscription;
@@ -63,11 +64,14 @@ pub fn build_schema(domain: Domain, limits: &LimitArgs) -> AppSchema {
         RateLimiter::new(limits.rate_limit_capacity, limits.rate_limit_restore),
         limits,
     );
-    // Persisted queries first: the limits measure the document they name.
+    // Persisted queries first: observation names, and the limits measure,
+    // the document they stand for; observation before the limits, so it
+    // counts what they refuse.
     let builder = builder()
-        .data(domain)
         .extension(persisted::PersistedQueries::new(PERSISTED_QUERY_BYTES))
-        .extension(extension);
+        .extension(observe::Observe(domain.metrics.clone()))
+        .extension(extension)
+        .data(domain);
     if limits.no_introspection {
         builder.disable_introspection().finish()
     } else {

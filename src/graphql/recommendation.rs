@@ -1,6 +1,7 @@
 //! `recommendedCreators`: the ranking's arguments in, ranked edges with
 //! their explanations and reasons out.
 
+use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 
 use super::connection::{PageInfo, count, decode_cursor, encode_cursor, page_info, page_size};
@@ -175,7 +176,9 @@ impl RecommendationQueryRoot {
             .await
             .gql()?;
         let ids: Vec<uuid::Uuid> = ranking.items.iter().map(|r| r.id).collect();
-        let mut creators = loaders(ctx).creator.load_many(ids).await.gql()?;
+        // Straight to the batch function: these are all the ids there will
+        // be, so the DataLoader's batching window would only add latency.
+        let mut creators = loaders(ctx).creator.loader().load(&ids).await.gql()?;
         let edges: Vec<RecommendationEdge> = ranking
             .items
             .into_iter()

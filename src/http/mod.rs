@@ -5,26 +5,31 @@ mod over_http;
 mod socket;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::header::{ACCEPT, AUTHORIZATION};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use sea_orm::DatabaseConnection;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::TokenKeys;
 use crate::config::LimitArgs;
+use crate::domain::index::RankingIndex;
 use crate::domain::{Principal, Viewer};
 use crate::graphql::error::{BAD_USER_INPUT, UNAUTHENTICATED};
 use crate::graphql::limits::RateKey;
 use crate::graphql::{AppSchema, Loaders};
+use crate::metrics::{self, Metrics, Snapshot};
 use over_http::Answer;
 
 #[derive(Clone)]
@@ -33,6 +38,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub keys: TokenKeys,
     pub sockets: Sockets,
+    pub metrics: Arc<Metrics>,
+    pub index: RankingIndex,
 }
 
 /// What websockets share with the server's lifecycle.
@@ -44,19 +51,91 @@ pub struct Sockets {
     pub alive: tokio::sync::mpsc::Sender<()>,
 }
 
+/// The header a request id travels in, both ways.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Longest request id a client may choose.
+const MAX_REQUEST_ID_CHARS: usize = 128;
+
 pub fn router(state: AppState, limits: &LimitArgs) -> Router {
+    let slow = limits.slow_request_threshold;
+    let metrics = state.metrics.clone();
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &axum::http::Request<_>| {
+            let id = request
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            // At ERROR level, so that the span (and the request id on every
+            // line inside it) survives whatever level the logs are filtered to.
+            tracing::error_span!(
+                "request",
+                request_id = id,
+                method = %request.method(),
+                path = request.uri().path(),
+                operation = tracing::field::Empty,
+            )
+        })
+        .on_response(
+            move |response: &Response, latency: Duration, span: &tracing::Span| {
+                let status = response.status().as_u16();
+                let ms = latency.as_secs_f64() * 1e3;
+                span.in_scope(|| {
+                    if latency >= slow {
+                        metrics.slow_requests.inc();
+                        tracing::warn!(status, latency_ms = ms, "slow request");
+                    } else {
+                        tracing::debug!(status, latency_ms = ms, "answered");
+                    }
+                });
+            },
+        );
     Router::new()
         .route("/graphql", get(graphiql_or_query).post(graphql))
         .route("/graphql/ws", get(socket::graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unfit_request_id))
         .with_state(state)
+}
+
+/// A client's own request id is kept when it is short and plain (it goes
+/// into every log line); any other is replaced by a fresh one.
+async fn drop_unfit_request_id<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
+    let fit = request.headers().get(REQUEST_ID).is_none_or(|v| {
+        v.len() <= MAX_REQUEST_ID_CHARS
+            && !v.is_empty()
+            && v.as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+    });
+    if !fit {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
+
+/// Prometheus metrics, with the readings taken now.
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let (pool_size, pool_idle) = crate::db::pool_usage(&state.db);
+    let footprint = state.index.read().footprint();
+    let text = state.metrics.render(Snapshot {
+        index_creators: footprint.creators,
+        index_bytes: footprint.scanned_bytes + footprint.name_bytes + footprint.other_bytes,
+        pool_size,
+        pool_idle,
+        index_sync_age: state.index.sync_age(),
+    });
+    ([(CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
 
 /// A browser asking for a page gets GraphiQL; anything else is a query

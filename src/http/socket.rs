@@ -22,12 +22,14 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tracing::{Instrument, Span};
 
 use super::{AppState, rate_key};
 use crate::auth::{AuthError, TokenKeys};
 use crate::domain::Viewer;
 use crate::graphql::Loaders;
 use crate::graphql::error::RATE_LIMITED;
+use crate::metrics::GaugeGuard;
 
 const CONNECTION_INIT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -60,7 +62,8 @@ pub async fn graphql_ws(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| serve(socket, state, protocol, peer))
+        // The socket's lines carry the upgrade request's id.
+        .on_upgrade(move |socket| serve(socket, state, protocol, peer).instrument(Span::current()))
 }
 
 fn close(code: u16, reason: &str) -> Message {
@@ -103,6 +106,7 @@ async fn serve(
     protocol: WebSocketProtocols,
     peer: Option<SocketAddr>,
 ) {
+    let _open = GaugeGuard::hold(&state.metrics.websockets_open);
     let (mut sink, mut stream) = socket.split();
     let first = match tokio::time::timeout(CONNECTION_INIT_TIMEOUT, stream.next()).await {
         Ok(Some(Ok(message))) => message,
@@ -194,6 +198,7 @@ async fn serve(
             Some(Ok(Message::Text(text))) => {
                 match client_operation(&text) {
                     Operation::Start(id) if operations.len() >= MAX_OPERATIONS => {
+                        state.metrics.rate_limited.inc();
                         let refusal = json!({"type": "error", "id": id, "payload": [{
                             "message": format!("at most {MAX_OPERATIONS} operations per socket at once"),
                             "extensions": {"code": RATE_LIMITED},

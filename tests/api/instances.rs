@@ -26,6 +26,15 @@ impl Drop for Instance {
 }
 
 pub(crate) async fn second_instance(app: &TestApp) -> Instance {
+    instance_with(app, &[]).await.0
+}
+
+/// An instance started with `extra` arguments; its log lines (stderr)
+/// arrive on the receiver.
+pub(crate) async fn instance_with(
+    app: &TestApp,
+    extra: &[&str],
+) -> (Instance, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_agency-center"))
         .args([
             "serve",
@@ -34,16 +43,18 @@ pub(crate) async fn second_instance(app: &TestApp) -> Instance {
             "--database-url",
             &app.database_url,
         ])
+        .args(extra)
         .env(
             "AGENCY_CENTER_JWT_SECRET",
             std::str::from_utf8(SECRET).unwrap(),
         )
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts");
     let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
@@ -55,11 +66,17 @@ pub(crate) async fn second_instance(app: &TestApp) -> Instance {
             }
         }
     });
+    let (log_tx, logs) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = log_tx.send(line);
+        }
+    });
     let base = tokio::time::timeout(Duration::from_secs(60), rx)
         .await
-        .expect("the second instance listens")
+        .expect("the instance listens")
         .unwrap();
-    Instance { child, base }
+    (Instance { child, base }, logs)
 }
 
 pub(crate) async fn gql_at(

@@ -17,6 +17,7 @@ mod lifecycle;
 mod limits;
 mod loaders;
 mod mutations;
+mod observability;
 mod pagination;
 mod ranking;
 mod schema;
