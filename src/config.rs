@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::events::EventTransport;
+
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://agency-center.db?mode=rwc";
 
 #[derive(Debug, Parser)]
@@ -73,6 +75,24 @@ pub struct ServeArgs {
     /// How often expired invitations are persisted and announced (10ms to 1d).
     #[arg(long, env = "AGENCY_CENTER_EXPIRY_SWEEP_INTERVAL", default_value = "30s", value_parser = sweep_interval)]
     pub expiry_sweep_interval: Duration,
+
+    /// How events reach other instances: `notify` (PostgreSQL LISTEN/NOTIFY)
+    /// or `change-log` (read back from the change log, for engines without
+    /// NOTIFY).
+    #[arg(long, env = "AGENCY_CENTER_EVENTS_VIA", value_enum, default_value_t = EventTransport::Notify)]
+    pub events_via: EventTransport,
+
+    /// With `--events-via change-log`: how often the log is read (10ms to 10s).
+    #[arg(long, env = "AGENCY_CENTER_CHANGE_LOG_POLL_INTERVAL", default_value = "200ms", value_parser = poll_interval)]
+    pub change_log_poll_interval: Duration,
+}
+
+fn poll_interval(raw: &str) -> Result<Duration, String> {
+    bounded_duration(
+        raw,
+        Duration::from_millis(10)..=Duration::from_secs(10),
+        "10ms and 10s",
+    )
 }
 
 /// A humantime duration within `range`, else an error naming the bounds.

@@ -5,7 +5,10 @@
 //! memory. Across instances on PostgreSQL: each event is also sent with
 //! `pg_notify` inside the transaction that made the change (delivered only
 //! if it commits), and every instance LISTENs and re-broadcasts events that
-//! other instances published.
+//! other instances published. Engines without LISTEN/NOTIFY use the change
+//! log instead ([`EventTransport::ChangeLog`]): each event is written into
+//! its change-log row, and instances relay the rows they read while
+//! keeping their ranking index fresh.
 
 use std::sync::Arc;
 
@@ -55,24 +58,74 @@ struct Envelope {
     event: InvitationEvent,
 }
 
+/// How events reach the other instances on the same database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EventTransport {
+    /// PostgreSQL's LISTEN/NOTIFY: the fast path (SQLite: no other
+    /// instances, nothing sent).
+    #[default]
+    Notify,
+    /// Read back from the change log every instance polls: for engines
+    /// without LISTEN/NOTIFY (CockroachDB, YugabyteDB), or any engine.
+    ChangeLog,
+}
+
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Arc<InvitationEvent>>,
     instance: Uuid,
+    transport: EventTransport,
 }
 
 impl Default for EventBus {
     fn default() -> Self {
-        Self::new()
+        Self::new(EventTransport::default())
     }
 }
 
 impl EventBus {
-    pub fn new() -> Self {
+    pub fn new(transport: EventTransport) -> Self {
         let (sender, _) = broadcast::channel(BUFFER);
         Self {
             sender,
             instance: Uuid::now_v7(),
+            transport,
+        }
+    }
+
+    pub fn transport(&self) -> EventTransport {
+        self.transport
+    }
+
+    /// The event as it travels between instances (NOTIFY payload and
+    /// change-log column alike): tagged with this instance, so its own
+    /// events are not delivered twice.
+    pub fn encode(&self, event: &InvitationEvent) -> String {
+        serde_json::to_string(&Envelope {
+            instance: self.instance,
+            event: event.clone(),
+        })
+        .expect("ids, strings and times always encode")
+    }
+
+    /// Delivers, in change-log mode, the events other instances wrote into
+    /// the log rows the index just applied.
+    pub fn relay_logged(&self, payloads: Vec<String>) {
+        if self.transport != EventTransport::ChangeLog {
+            return;
+        }
+        for payload in payloads {
+            self.relay_payload(&payload);
+        }
+    }
+
+    fn relay_payload(&self, payload: &str) {
+        match serde_json::from_str::<Envelope>(payload) {
+            Ok(envelope) if envelope.instance != self.instance => {
+                let _ = self.sender.send(Arc::new(envelope.event));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "undecodable event"),
         }
     }
 
@@ -80,26 +133,24 @@ impl EventBus {
         self.sender.subscribe()
     }
 
-    /// Queues events for other instances inside the caller's transaction
-    /// (PostgreSQL only; SQLite is a single-instance engine).
+    /// Queues encoded events for other instances inside the caller's
+    /// transaction (PostgreSQL in notify mode only; SQLite is a
+    /// single-instance engine).
     pub async fn notify_in(
         &self,
         conn: &impl ConnectionTrait,
-        events: &[InvitationEvent],
+        payloads: &[&str],
     ) -> Result<(), DbErr> {
-        if conn.get_database_backend() != DatabaseBackend::Postgres {
+        if conn.get_database_backend() != DatabaseBackend::Postgres
+            || self.transport != EventTransport::Notify
+        {
             return Ok(());
         }
-        for event in events {
-            let payload = serde_json::to_string(&Envelope {
-                instance: self.instance,
-                event: event.clone(),
-            })
-            .map_err(|e| DbErr::Custom(format!("cannot encode an event: {e}")))?;
+        for payload in payloads {
             conn.execute_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
                 "SELECT pg_notify($1, $2)",
-                [CHANNEL.into(), payload.into()],
+                [CHANNEL.into(), (*payload).into()],
             ))
             .await?;
         }
@@ -153,13 +204,7 @@ impl EventBus {
     async fn relay(&self, mut listener: PgListener) -> Result<(), sea_orm::sqlx::Error> {
         loop {
             let notification = listener.recv().await?;
-            match serde_json::from_str::<Envelope>(notification.payload()) {
-                Ok(envelope) if envelope.instance != self.instance => {
-                    let _ = self.sender.send(Arc::new(envelope.event));
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "undecodable event notification"),
-            }
+            self.relay_payload(notification.payload());
         }
     }
 }
@@ -190,7 +235,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_subscriber_skips_ahead_without_holding_back_others() {
-        let bus = EventBus::new();
+        let bus = EventBus::default();
         let mut slow = bus.subscribe();
         let mut fast = bus.subscribe();
         let total = BUFFER * 3;
@@ -230,5 +275,28 @@ mod tests {
         let back: Envelope = serde_json::from_str(&payload).unwrap();
         assert_eq!(back.event.invitation, original.invitation);
         assert_eq!(back.event.kind, original.kind);
+    }
+
+    #[test]
+    fn logged_events_of_other_instances_are_relayed_in_change_log_mode_only() {
+        let writer = EventBus::new(EventTransport::ChangeLog);
+        let reader = EventBus::new(EventTransport::ChangeLog);
+        let notified = EventBus::new(EventTransport::Notify);
+        let payload = writer.encode(&event(1));
+        let (mut own, mut other, mut by_notify) =
+            (writer.subscribe(), reader.subscribe(), notified.subscribe());
+        for bus in [&writer, &reader, &notified] {
+            bus.relay_logged(vec![payload.clone(), "not an event".into()]);
+        }
+        assert_eq!(
+            other.try_recv().unwrap().invitation.message.as_deref(),
+            Some("1")
+        );
+        assert!(other.try_recv().is_err(), "the undecodable row is skipped");
+        assert!(
+            own.try_recv().is_err(),
+            "its own events were delivered at commit"
+        );
+        assert!(by_notify.try_recv().is_err(), "NOTIFY brings those");
     }
 }

@@ -37,7 +37,7 @@ use crate::db::StatementCounter;
 use crate::domain::index::{LoadReport, RankingIndex};
 use crate::domain::invitations::InvitationService;
 use crate::domain::{Domain, Settings};
-use crate::events::EventBus;
+use crate::events::{EventBus, EventTransport};
 
 /// What a server needs to start.
 pub struct AppConfig {
@@ -49,6 +49,11 @@ pub struct AppConfig {
     /// How often PENDING invitations past their expiry are persisted as
     /// EXPIRED (and their events sent).
     pub expiry_sweep_interval: Duration,
+    /// How events reach other instances.
+    pub events: EventTransport,
+    /// In change-log mode, how often the log is read for other instances'
+    /// events and changes.
+    pub change_log_poll_interval: Duration,
 }
 
 /// A migrated database and a bound listener, ready to serve.
@@ -61,6 +66,9 @@ pub struct Application {
     /// What loading the ranking index took (printed at start).
     pub index_report: LoadReport,
     expiry_sweep_interval: Duration,
+    /// How often other instances' changes (and, in change-log mode, their
+    /// events) are applied unprompted.
+    sync_interval: Duration,
     /// Relays other instances' events (PostgreSQL), listening before the
     /// server reports ready.
     event_relay: Option<tokio::task::JoinHandle<()>>,
@@ -86,7 +94,7 @@ impl Application {
         let domain = Domain {
             db: db.clone(),
             settings: config.settings,
-            events: EventBus::new(),
+            events: EventBus::new(config.events),
             index,
             metrics: Default::default(),
         };
@@ -104,7 +112,9 @@ impl Application {
             index: domain.index.clone(),
         };
         let router = http::router(state, &config.limits);
-        let event_relay = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        let event_relay = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
+            && config.events == EventTransport::Notify
+        {
             Some(
                 domain
                     .events
@@ -126,6 +136,10 @@ impl Application {
             domain,
             index_report,
             expiry_sweep_interval: config.expiry_sweep_interval,
+            sync_interval: match config.events {
+                EventTransport::Notify => crate::domain::index::SYNC_INTERVAL,
+                EventTransport::ChangeLog => config.change_log_poll_interval,
+            },
             event_relay,
             stopping,
             sockets_done,
@@ -153,7 +167,7 @@ impl Application {
         };
         let mut background = vec![
             spawn_expiry_sweep(self.domain.clone(), self.expiry_sweep_interval),
-            spawn_index_sync(self.domain.clone()),
+            spawn_index_sync(self.domain.clone(), self.sync_interval),
         ];
         background.extend(self.event_relay);
         let served = axum::serve(
@@ -188,23 +202,24 @@ fn spawn_expiry_sweep(domain: Domain, every: Duration) -> tokio::task::JoinHandl
     })
 }
 
-/// Applies other instances' changes every few seconds, so an instance
-/// that ranks rarely stays within the log's retention, and prunes the log.
-fn spawn_index_sync(domain: Domain) -> tokio::task::JoinHandle<()> {
-    use crate::domain::index::{CHANGE_LOG_RETENTION, SYNC_INTERVAL};
+/// Applies other instances' changes every `every` (and relays their
+/// events in change-log mode), so an instance that ranks rarely stays
+/// within the log's retention, and prunes the log.
+fn spawn_index_sync(domain: Domain, every: Duration) -> tokio::task::JoinHandle<()> {
+    use crate::domain::index::CHANGE_LOG_RETENTION;
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(SYNC_INTERVAL);
+        let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Pruning once an hour is plenty for a 24 h retention.
-        let prune_every = (3600 / SYNC_INTERVAL.as_secs()).max(1);
-        let mut tick = 0u64;
+        let prune_every = Duration::from_secs(3600);
+        let mut pruned_at = tokio::time::Instant::now();
         loop {
             ticks.tick().await;
-            if let Err(e) = domain.index.catch_up(&domain.db).await {
+            if let Err(e) = domain.apply_change_log().await {
                 tracing::warn!(error = %e, "applying the change log failed");
             }
-            tick += 1;
-            if tick.is_multiple_of(prune_every) {
+            if pruned_at.elapsed() >= prune_every {
+                pruned_at = tokio::time::Instant::now();
                 match RankingIndex::prune_log(&domain.db, chrono::Utc::now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(pruned = n, ?CHANGE_LOG_RETENTION, "change log pruned"),

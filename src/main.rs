@@ -102,6 +102,8 @@ async fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
             invitation_ttl: args.invitation_ttl,
         },
         expiry_sweep_interval: args.expiry_sweep_interval,
+        events: args.events_via,
+        change_log_poll_interval: args.change_log_poll_interval,
     })
     .await?;
     println!("{}", app.index_report);

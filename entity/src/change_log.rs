@@ -14,6 +14,11 @@ pub struct Model {
     /// The creator whose ranking data may have changed, if any.
     pub creator_id: Option<Uuid>,
     pub committed_at: DateTimeUtc,
+    /// The invitation event this change published, as the instance that
+    /// wrote it encoded it (see `events`), for readers that relay events
+    /// from the log.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub event: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -185,8 +185,18 @@ fn rankable() -> sea_orm::Select<creator::Entity> {
 struct LogRow {
     position: Option<i64>,
     creator_id: Option<Uuid>,
+    event: Option<String>,
     txid: Option<String>,
     horizon: Option<String>,
+}
+
+/// What a catch-up applied.
+#[derive(Debug, Default)]
+pub struct CaughtUp {
+    /// Creators re-read.
+    pub creators: usize,
+    /// The encoded events of the rows applied (whoever wrote them).
+    pub events: Vec<String>,
 }
 
 impl RankingIndex {
@@ -305,7 +315,7 @@ impl RankingIndex {
     }
 
     /// Applies what other instances committed since the last call.
-    pub async fn catch_up(&self, db: &DatabaseConnection) -> Result<usize, DbErr> {
+    pub async fn catch_up(&self, db: &DatabaseConnection) -> Result<CaughtUp, DbErr> {
         let mut cursor = self.0.log.lock().await;
         if self
             .sync_age()
@@ -313,7 +323,10 @@ impl RankingIndex {
         {
             tracing::warn!("the change log was not read for too long: reloading the ranking index");
             self.rebuild(&mut cursor, db).await?;
-            return Ok(self.read().len());
+            return Ok(CaughtUp {
+                creators: self.read().len(),
+                events: Vec::new(),
+            });
         }
         // The cursor moves only once the changes are applied: a failed
         // re-read leaves them to be read again next time.
@@ -322,12 +335,13 @@ impl RankingIndex {
             horizon: cursor.horizon,
             applied: HashMap::new(),
         };
+        let mut events = Vec::new();
         let creators = match db.get_database_backend() {
             DatabaseBackend::Postgres => {
                 let rows = LogRow::find_by_statement(Statement::from_sql_and_values(
                     DatabaseBackend::Postgres,
                     "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) \
-                     SELECT c.position, c.creator_id, c.txid::text AS txid, h.x::text AS horizon \
+                     SELECT c.position, c.creator_id, c.event, c.txid::text AS txid, h.x::text AS horizon \
                      FROM h LEFT JOIN change_log c ON c.txid >= $1::text::xid8 \
                      ORDER BY c.position",
                     [cursor.horizon.to_string().into()],
@@ -348,6 +362,7 @@ impl RankingIndex {
                     };
                     if !cursor.applied.contains_key(&position) {
                         creators.extend(row.creator_id);
+                        events.extend(row.event);
                     }
                     if txid >= horizon {
                         next.applied.insert(position, txid);
@@ -357,19 +372,26 @@ impl RankingIndex {
                 creators
             }
             _ => {
-                let rows: Vec<(i64, Option<Uuid>)> = entity::change_log::Entity::find()
-                    .select_only()
-                    .column(entity::change_log::Column::Position)
-                    .column(entity::change_log::Column::CreatorId)
-                    .filter(entity::change_log::Column::Position.gt(cursor.last_position))
-                    .order_by_asc(entity::change_log::Column::Position)
-                    .into_tuple()
-                    .all(db)
-                    .await?;
-                if let Some((last, _)) = rows.last() {
+                let rows: Vec<(i64, Option<Uuid>, Option<String>)> =
+                    entity::change_log::Entity::find()
+                        .select_only()
+                        .column(entity::change_log::Column::Position)
+                        .column(entity::change_log::Column::CreatorId)
+                        .column(entity::change_log::Column::Event)
+                        .filter(entity::change_log::Column::Position.gt(cursor.last_position))
+                        .order_by_asc(entity::change_log::Column::Position)
+                        .into_tuple()
+                        .all(db)
+                        .await?;
+                if let Some((last, _, _)) = rows.last() {
                     next.last_position = *last;
                 }
-                rows.into_iter().filter_map(|(_, c)| c).collect()
+                let mut creators = Vec::with_capacity(rows.len());
+                for (_, creator, event) in rows {
+                    creators.extend(creator);
+                    events.extend(event);
+                }
+                creators
             }
         };
         let mut creators = creators;
@@ -380,7 +402,10 @@ impl RankingIndex {
         }
         *cursor = next;
         self.mark_synced();
-        Ok(creators.len())
+        Ok(CaughtUp {
+            creators: creators.len(),
+            events,
+        })
     }
 }
 

@@ -76,10 +76,18 @@ impl Domain {
         Self {
             db,
             settings,
-            events: EventBus::new(),
+            events: EventBus::default(),
             index: index::RankingIndex::default(),
             metrics: Default::default(),
         }
+    }
+
+    /// Brings the ranking index up to date with what other instances
+    /// committed, and (in change-log mode) relays their events found there.
+    pub async fn apply_change_log(&self) -> Result<(), DbErr> {
+        let caught = self.index.catch_up(&self.db).await?;
+        self.events.relay_logged(caught.events);
+        Ok(())
     }
 }
 

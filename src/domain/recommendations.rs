@@ -255,7 +255,7 @@ impl<'a> RecommendationService<'a> {
         // Three independent reads, on three connections at once.
         let (agency, _, excluded) = tokio::try_join!(
             agency::Entity::find_by_id(q.agency_id).one(db),
-            self.domain.index.catch_up(db),
+            self.domain.apply_change_log(),
             self.excluded(q.agency_id, q.filter.include_invited, q.now),
         )?;
         let Some(agency) = agency else {

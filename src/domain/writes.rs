@@ -1,7 +1,8 @@
 //! The one write path. Every mutation opens a [`Write`], changes rows
 //! through its transaction, records what it changed, and commits through
 //! [`Write::commit`]: inside the transaction the change log rows are
-//! appended (and, on PostgreSQL, the events `pg_notify`d), then the
+//! appended, events included (and, on PostgreSQL in notify mode, the
+//! events `pg_notify`d), then the
 //! transaction commits, then this instance's ranking index is refreshed for
 //! the creators touched and the events are delivered here. Dropping a
 //! `Write` without committing rolls everything back, log included.
@@ -46,11 +47,13 @@ impl ChangeKind {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Change {
     kind: ChangeKind,
     entity_id: Uuid,
     creator_id: Option<Uuid>,
+    /// The encoded event this change publishes.
+    event: Option<String>,
 }
 
 /// Rows per change-log INSERT: under both engines' bound-parameter limits.
@@ -92,18 +95,24 @@ impl Write<'_> {
             kind,
             entity_id,
             creator_id,
+            event: None,
         });
     }
 
     /// Invitation events to publish once the transaction commits; each is
-    /// logged as a change of its invitation.
+    /// logged, encoded, as a change of its invitation.
     pub fn emit(&mut self, events: impl IntoIterator<Item = InvitationEvent>) {
         for event in events {
             let kind = match event.kind {
                 crate::events::EventKind::Created => ChangeKind::InvitationCreated,
                 _ => ChangeKind::InvitationAnswered,
             };
-            self.changed(kind, event.invitation.id, Some(event.invitation.creator_id));
+            self.changes.push(Change {
+                kind,
+                entity_id: event.invitation.id,
+                creator_id: Some(event.invitation.creator_id),
+                event: Some(self.domain.events.encode(&event)),
+            });
             self.events.push(event);
         }
     }
@@ -125,12 +134,14 @@ impl Write<'_> {
                 entity_id: Set(c.entity_id),
                 creator_id: Set(c.creator_id),
                 committed_at: Set(now),
+                event: Set(c.event.clone()),
                 ..Default::default()
             }))
             .exec_without_returning(&txn)
             .await?;
         }
-        domain.events.notify_in(&txn, &events).await?;
+        let payloads: Vec<&str> = changes.iter().filter_map(|c| c.event.as_deref()).collect();
+        domain.events.notify_in(&txn, &payloads).await?;
         txn.commit().await?;
         let mut creators: Vec<Uuid> = changes.iter().filter_map(|c| c.creator_id).collect();
         creators.sort_unstable();

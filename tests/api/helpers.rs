@@ -217,6 +217,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
         },
         settings: Default::default(),
         expiry_sweep_interval: Duration::from_secs(3600),
+        events: Default::default(),
+        change_log_poll_interval: Duration::from_millis(50),
     };
     configure(&mut config);
     let app = Application::build(config)

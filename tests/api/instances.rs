@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::events::Subscription;
-use crate::helpers::{Gql, SECRET, TestApp, invite, spawn_app};
+use agency_center::events::EventTransport;
+
+use crate::helpers::{Gql, SECRET, TestApp, invite, spawn_app_with};
 
 /// A second instance: the real binary, on the same database.
 pub(crate) struct Instance {
@@ -98,15 +100,48 @@ pub(crate) async fn gql_at(
     }
 }
 
+/// Both instances relaying events through the change log.
+pub(crate) const CHANGE_LOG_ARGS: [&str; 4] = [
+    "--events-via",
+    "change-log",
+    "--change-log-poll-interval",
+    "50ms",
+];
+
+/// A pair of instances on one database, sending events as `transport`
+/// says (the test's own in-process one and the real binary).
+pub(crate) async fn pair(transport: EventTransport) -> (TestApp, Instance) {
+    let a = spawn_app_with(|c| {
+        c.events = transport;
+        c.change_log_poll_interval = Duration::from_millis(50);
+    })
+    .await;
+    let b = match transport {
+        EventTransport::Notify => second_instance(&a).await,
+        EventTransport::ChangeLog => instance_with(&a, &CHANGE_LOG_ARGS).await.0,
+    };
+    (a, b)
+}
+
 #[tokio::test]
-async fn a_change_through_one_instance_is_seen_through_the_other() {
-    let a = spawn_app().await;
-    let b = second_instance(&a).await;
-    let postgres = a.database_url.starts_with("postgres");
+async fn a_change_through_one_instance_is_seen_through_the_other_by_notify() {
+    seen_through_the_other(EventTransport::Notify).await;
+}
+
+#[tokio::test]
+async fn a_change_through_one_instance_is_seen_through_the_other_by_the_change_log() {
+    seen_through_the_other(EventTransport::ChangeLog).await;
+}
+
+async fn seen_through_the_other(transport: EventTransport) {
+    let (a, b) = pair(transport).await;
+    // NOTIFY needs PostgreSQL; the change log crosses instances anywhere.
+    let events_cross =
+        a.database_url.starts_with("postgres") || transport == EventTransport::ChangeLog;
     let (_, _, agency) = a.agency_with_token("twin-agency", &["FR"], 5).await;
     let (creator_id, _, creator) = a.discoverable_creator("twin.creator", "FR").await;
 
-    let mut creator_on_b = if postgres {
+    let mut creator_on_b = if events_cross {
         Some(Subscription::open(&b.base, Some(&creator)).await)
     } else {
         None
@@ -165,7 +200,7 @@ async fn a_change_through_one_instance_is_seen_through_the_other() {
         on_a["viewer"]["creator"]["agency"],
         json!({"slug": "twin-agency", "memberCount": 1})
     );
-    if postgres {
+    if events_cross {
         let event = agency_on_a
             .next_event(Duration::from_secs(10))
             .await

@@ -3,6 +3,7 @@
 //! other creators toggle, diversity, bad input, and freshness of the index
 //! after writes (this instance, another instance, and out-of-order commits).
 
+use agency_center::events::EventTransport;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -668,12 +669,20 @@ async fn the_index_follows_every_write_at_once() {
 }
 
 #[tokio::test]
-async fn a_write_through_one_instance_is_ranked_by_the_other_at_once() {
-    let a = spawn_app().await;
+async fn a_write_through_one_instance_is_ranked_by_the_other_at_once_by_notify() {
+    ranked_by_the_other_at_once(EventTransport::Notify).await;
+}
+
+#[tokio::test]
+async fn a_write_through_one_instance_is_ranked_by_the_other_at_once_by_the_change_log() {
+    ranked_by_the_other_at_once(EventTransport::ChangeLog).await;
+}
+
+async fn ranked_by_the_other_at_once(transport: EventTransport) {
+    let (a, b) = crate::instances::pair(transport).await;
     let (agency_id, _, token) = agency(&a).await;
     let (one, one_uuid) = creator(&a, &Spec::new("one").followers(1000)).await;
     creator(&a, &Spec::new("two").followers(50_000)).await;
-    let b = crate::instances::second_instance(&a).await;
     let ranked_on_b = async |vars: Value| {
         let mut vars = vars;
         vars["agency"] = json!(agency_id);
