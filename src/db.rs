@@ -21,15 +21,22 @@ impl StatementCounter {
 
 /// Opens a pool. SQLite runs in WAL mode with a busy timeout so readers do
 /// not block the writer and concurrent writers queue instead of failing.
+/// Longest wait for a pooled connection.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub async fn connect(url: &str) -> anyhow::Result<(DatabaseConnection, StatementCounter)> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30))
-        // A ping on every checkout is a round trip per statement; a
-        // connection that sat idle for a second (long enough for a server
-        // restart or a proxy to drop it) is still tested first.
-        .test_before_acquire_if_idle_for(Duration::from_secs(1))
+        // While the database is down, a request waits this long for a
+        // connection, then fails (INTERNAL_SERVER_ERROR), rather than hang
+        // until the request timeout.
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // A ping on every checkout is a round trip per statement. Under
+        // load connections are busy and skip it; one that sat idle longer
+        // than any database restart takes is tested first, so a restart
+        // does not hand requests dead connections.
+        .test_before_acquire_if_idle_for(Duration::from_millis(100))
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(30))

@@ -23,6 +23,10 @@ use uuid::Uuid;
 const CHANNEL: &str = "agency_center_invitation_events";
 /// Events a subscriber may fall behind by before it skips ahead.
 const BUFFER: usize = 1024;
+/// While the database is down, each reconnection attempt of the listener
+/// gives up after this long, and the next starts this much later.
+const LISTENER_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+const LISTENER_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
@@ -168,35 +172,49 @@ impl EventBus {
     /// Re-broadcasts events other instances commit. Returns once LISTEN is
     /// in place, so an instance that reports ready misses nothing published
     /// after; then relays until the process ends, reconnecting after a lost
-    /// connection (events published meanwhile are lost to this instance).
+    /// connection within about a second of the database answering again
+    /// (events published meanwhile are lost to this instance).
     pub async fn listen_postgres(
         &self,
         database_url: &str,
     ) -> Result<tokio::task::JoinHandle<()>, sea_orm::sqlx::Error> {
-        let first = Self::listener(database_url).await?;
+        let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(LISTENER_CONNECT_TIMEOUT)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_lazy(database_url)?;
+        let first = Self::listener(&pool).await?;
         let bus = self.clone();
-        let url = database_url.to_owned();
         Ok(tokio::spawn(async move {
             let mut listener = Some(first);
+            let mut failing = false;
             loop {
                 let current = match listener.take() {
                     Some(l) => Ok(l),
-                    None => Self::listener(&url).await,
+                    None => Self::listener(&pool).await,
                 };
                 let result = match current {
-                    Ok(l) => bus.relay(l).await,
+                    Ok(l) => {
+                        if std::mem::take(&mut failing) {
+                            tracing::info!("event listener reconnected");
+                        }
+                        bus.relay(l).await
+                    }
                     Err(e) => Err(e),
                 };
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "event listener failed; reconnecting");
+                if let Err(e) = result
+                    && !std::mem::replace(&mut failing, true)
+                {
+                    tracing::warn!(error = %e, "event listener lost its connection; reconnecting");
                 }
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                tokio::time::sleep(LISTENER_RETRY).await;
             }
         }))
     }
 
-    async fn listener(url: &str) -> Result<PgListener, sea_orm::sqlx::Error> {
-        let mut listener = PgListener::connect(url).await?;
+    async fn listener(pool: &sea_orm::sqlx::PgPool) -> Result<PgListener, sea_orm::sqlx::Error> {
+        let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(CHANNEL).await?;
         Ok(listener)
     }

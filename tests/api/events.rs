@@ -78,6 +78,21 @@ impl Subscription {
         }
     }
 
+    /// Whether the socket still answers a graphql-transport-ws ping.
+    pub async fn answers_ping(&mut self, wait: Duration) -> bool {
+        let ping = json!({"type": "ping"}).to_string();
+        if self.socket.send(Message::text(ping)).await.is_err() {
+            return false;
+        }
+        loop {
+            match self.next_message(wait).await {
+                Some(msg) if msg["type"] == "pong" => return true,
+                Some(msg) if msg["type"] == "ping" => continue,
+                _ => return false,
+            }
+        }
+    }
+
     /// Every event that arrives within `wait` of the previous one.
     pub async fn drain(&mut self, wait: Duration) -> Vec<Value> {
         let mut events = Vec::new();

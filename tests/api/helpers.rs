@@ -23,7 +23,12 @@ pub const SECRET: &[u8] = b"test-secret-at-least-16-bytes";
 /// A fresh database that is dropped with the test.
 enum TestDb {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Owned by the test (a private cluster).
+    External,
 }
 
 impl Drop for TestDb {
@@ -205,6 +210,19 @@ pub async fn spawn_app() -> TestApp {
 /// A server whose configuration `configure` may change first.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
     let (database_url, guard) = fresh_database().await;
+    serve(database_url, guard, configure).await
+}
+
+/// A server on a database the test owns.
+pub async fn spawn_app_at(database_url: String) -> TestApp {
+    serve(database_url, TestDb::External, |_| {}).await
+}
+
+async fn serve(
+    database_url: String,
+    guard: TestDb,
+    configure: impl FnOnce(&mut AppConfig),
+) -> TestApp {
     let mut config = AppConfig {
         database_url: database_url.clone(),
         addr: "127.0.0.1:0".parse().expect("address"),

@@ -18,6 +18,7 @@ mod limits;
 mod loaders;
 mod mutations;
 mod observability;
+mod outage;
 mod pagination;
 mod ranking;
 mod schema;
