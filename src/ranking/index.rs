@@ -349,6 +349,44 @@ impl Index {
         true
     }
 
+    /// Everything the index holds of each creator, by id, in words that
+    /// do not depend on slot order or interned ids: two indexes of the same
+    /// creators compare equal however they were built (a live index
+    /// against a fresh load, in tests and the load-and-fault run).
+    pub fn contents(&self) -> std::collections::BTreeMap<Uuid, String> {
+        let h = &self.hot;
+        (0..self.len())
+            .map(|s| {
+                let c = &self.cold[s];
+                let languages: Vec<&str> = c
+                    .languages
+                    .iter()
+                    .map(|l| self.languages.code(*l))
+                    .collect();
+                let text = format!(
+                    "{} {:?} cat={:#x}/{} live={} adult={} since={} followers={} viewers={} {:?} \
+                     hours={} eng={} growth={} diamonds={} names={:?}",
+                    self.regions.code(u16::from(h.region[s])),
+                    languages,
+                    h.categories[s],
+                    h.primary[s],
+                    h.live_days[s],
+                    h.adult_on[s],
+                    h.since[s],
+                    h.followers[s],
+                    h.avg_viewers[s],
+                    h.signals[s],
+                    c.live_hours,
+                    c.engagement,
+                    c.growth,
+                    c.diamonds,
+                    self.names.get(s),
+                );
+                (Uuid::from_u128(h.ids[s]), text)
+            })
+            .collect()
+    }
+
     /// Gives back what the arrays reserved while growing (after a load).
     pub fn shrink_to_fit(&mut self) {
         let h = &mut self.hot;

@@ -463,3 +463,25 @@ fn minors_and_excluded_creators_are_never_candidates() {
     );
     assert_eq!(page.total_candidates, 1);
 }
+
+#[test]
+fn contents_ignore_build_order_but_not_data() {
+    let records: Vec<CreatorRecord> = (0..300).map(|i| record(i, 11)).collect();
+    let forward = Index::from_records(records.clone());
+    // Built backwards, with removals and re-inserts along the way: other
+    // slots, other interned ids, the same creators.
+    let mut churned = Index::from_records(records.iter().rev().cloned());
+    for r in records.iter().step_by(7) {
+        churned.remove(r.id);
+    }
+    for r in records.iter().step_by(7) {
+        churned.upsert(r.clone());
+    }
+    assert_eq!(forward.contents(), churned.contents());
+    let mut changed = records[5].clone();
+    changed.followers += 1;
+    churned.upsert(changed);
+    assert_ne!(forward.contents(), churned.contents());
+    churned.remove(records[5].id);
+    assert_eq!(churned.contents().len(), 299);
+}

@@ -15,6 +15,7 @@ mod http;
 mod instances;
 mod lifecycle;
 mod limits;
+mod load_fault;
 mod loaders;
 mod mutations;
 mod observability;
