@@ -327,6 +327,8 @@ struct Plan {
     max_followers: u32,
     min_avg_viewers: f64,
     min_live_days: u8,
+    /// Whether any of the four bounds above is set.
+    bounded: bool,
     /// Any-of language filter: mask of the low bits, and the overflow ids.
     languages: Option<(u64, Vec<u16>)>,
     agency_languages: u64,
@@ -396,6 +398,10 @@ impl Plan {
             min_live_days: f
                 .min_live_days_30d
                 .map_or(0, |d| u8::try_from(d.clamp(0, 31)).unwrap_or(31)),
+            bounded: f.min_followers.is_some()
+                || f.max_followers.is_some()
+                || f.min_avg_viewers.is_some()
+                || f.min_live_days_30d.is_some(),
             languages: f.languages.as_ref().map(|l| language_mask(index, l)),
             agency_languages,
             agency_overflow,
@@ -418,36 +424,39 @@ impl Plan {
         }
     }
 
-    /// Every rule but the exclusions, cheapest and most selective first.
-    /// Inlined into the scan loop: a call per creator costs more than the
-    /// checks.
+    /// Every rule but the exclusions.
     #[inline(always)]
     fn admits(&self, index: &Index, s: usize) -> bool {
+        self.admits_by_attributes(index, s)
+            && (!self.by_language_or_name() || self.admits_by_language_and_name(index, s))
+    }
+
+    fn by_language_or_name(&self) -> bool {
+        self.languages.is_some() || self.query.is_some()
+    }
+
+    /// Region, age, categories and bounds, evaluated whole without a
+    /// branch per rule: which creators pass is data the CPU cannot
+    /// predict, so one mispredicted jump per rejected creator would cost
+    /// more than the checks. The per-query choices (a category filter,
+    /// bounds) are branches every creator takes the same way.
+    #[inline(always)]
+    fn admits_by_attributes(&self, index: &Index, s: usize) -> bool {
         let h = &index.hot;
         let region = h.region[s];
-        if self.regions[usize::from(region / 64)] & (1 << (region % 64)) == 0 {
-            return false;
+        let mut ok = (self.regions[usize::from(region / 64)] >> (region % 64)) & 1 != 0;
+        ok &= h.adult_on[s] <= self.adult_by;
+        if let Some(mask) = self.categories {
+            ok &= h.categories[s] & mask != 0;
         }
-        if h.adult_on[s] > self.adult_by {
-            return false;
+        // Most queries have no bounds: their arrays are then not read.
+        if self.bounded {
+            ok &= (h.followers[s] >= self.min_followers)
+                & (h.followers[s] <= self.max_followers)
+                & (h.live_days[s] >= self.min_live_days)
+                & (h.avg_viewers[s] >= self.min_avg_viewers);
         }
-        if let Some(mask) = self.categories
-            && h.categories[s] & mask == 0
-        {
-            return false;
-        }
-        let followers = h.followers[s];
-        if followers < self.min_followers
-            || followers > self.max_followers
-            || h.live_days[s] < self.min_live_days
-            || h.avg_viewers[s] < self.min_avg_viewers
-        {
-            return false;
-        }
-        if self.languages.is_none() && self.query.is_none() {
-            return true;
-        }
-        self.admits_by_language_and_name(index, s)
+        ok
     }
 
     /// The filters only some queries have, out of the scan loop's body.
@@ -555,11 +564,28 @@ impl Plan {
 
 /// What one chunk's scan collects.
 trait Collector: Send + Sized {
+    /// Whether the collector keeps candidates per primary category.
+    const BY_CATEGORY: bool;
+    /// False when a candidate with this score cannot be kept whatever its
+    /// id: most are turned away here, before their id is read.
+    fn wants(&self, score: f32, primary: u8) -> bool;
     fn offer(&mut self, e: Entry, primary: u8);
     fn merge(self, other: Self) -> Self;
 }
 
+impl TopK {
+    #[inline]
+    fn wants(&self, score: f32) -> bool {
+        self.heap.len() < self.k || self.heap.peek().is_some_and(|w| score >= w.key.score)
+    }
+}
+
 impl Collector for TopK {
+    const BY_CATEGORY: bool = false;
+    #[inline]
+    fn wants(&self, score: f32, _: u8) -> bool {
+        TopK::wants(self, score)
+    }
     #[inline]
     fn offer(&mut self, e: Entry, _: u8) {
         TopK::offer(self, e);
@@ -576,6 +602,12 @@ struct PerCategory {
 }
 
 impl Collector for PerCategory {
+    const BY_CATEGORY: bool = true;
+    #[inline]
+    fn wants(&self, score: f32, primary: u8) -> bool {
+        let c = usize::from(primary);
+        self.heaps[c].wants(score) && self.after[c].is_none_or(|k| score <= k.score)
+    }
     #[inline]
     fn offer(&mut self, e: Entry, primary: u8) {
         let c = usize::from(primary);
@@ -609,19 +641,36 @@ impl Index {
                 let end = (start + CHUNK).min(n);
                 let mut collector = empty();
                 let mut count = 0u64;
-                let first_excluded = plan.excluded.partition_point(|s| (*s as usize) < start);
-                let mut excluded = plan.excluded[first_excluded..].iter().peekable();
+                let excluded = {
+                    let from = plan.excluded.partition_point(|x| (*x as usize) < start);
+                    let to = plan.excluded.partition_point(|x| (*x as usize) < end);
+                    &plan.excluded[from..to]
+                };
+                let by_language_or_name = plan.by_language_or_name();
                 for s in start..end {
-                    if !plan.admits(self, s) {
+                    let mut ok = plan.admits_by_attributes(self, s);
+                    if by_language_or_name && ok {
+                        ok = plan.admits_by_language_and_name(self, s);
+                    }
+                    count += u64::from(ok);
+                    // Scored whether admitted or not, so that the one
+                    // branch left is the rarely taken "worth keeping".
+                    let score = Plan::score(&plan.contributions(self, s));
+                    let primary = if C::BY_CATEGORY {
+                        self.hot.primary[s]
+                    } else {
+                        0
+                    };
+                    // Past the last key handed out means a score no higher.
+                    let in_range = after.is_none_or(|a| score <= a.score);
+                    if !(ok & in_range & collector.wants(score, primary)) {
                         continue;
                     }
-                    while excluded.next_if(|x| (**x as usize) < s).is_some() {}
-                    if excluded.next_if(|x| **x as usize == s).is_some() {
+                    if excluded.binary_search(&(s as u32)).is_ok() {
                         continue;
                     }
-                    count += 1;
                     let key = Key {
-                        score: Plan::score(&plan.contributions(self, s)),
+                        score,
                         id: self.hot.ids[s],
                     };
                     if after.is_none_or(|a| a.precedes(&key)) {
@@ -630,10 +679,15 @@ impl Index {
                                 key,
                                 slot: s as u32,
                             },
-                            self.hot.primary[s],
+                            primary,
                         );
                     }
                 }
+                // The excluded were counted with the rest.
+                count -= excluded
+                    .iter()
+                    .filter(|x| plan.admits(self, **x as usize))
+                    .count() as u64;
                 (count, collector)
             })
             .reduce(
