@@ -97,10 +97,6 @@ impl EventBus {
         }
     }
 
-    pub fn transport(&self) -> EventTransport {
-        self.transport
-    }
-
     /// The event as it travels between instances (NOTIFY payload and
     /// change-log column alike): tagged with this instance, so its own
     /// events are not delivered twice.

@@ -11,18 +11,23 @@ pub(crate) fn conformance_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
 }
 
-/// `npm ci` once per checkout: the lockfile decides every version.
+/// `npm ci` once per checkout: the lockfile decides every version. The
+/// tests that need it run at once on a fresh checkout, and two `npm ci`
+/// in one folder break each other: the first installs, the rest wait.
 pub(crate) fn install_clients() {
-    let dir = conformance_dir();
-    if dir.join("node_modules/graphql-http/package.json").exists() {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .status()
-        .expect("npm runs (Node.js is on every machine the suite runs on)");
-    assert!(status.success(), "npm ci in {}", dir.display());
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let dir = conformance_dir();
+        if dir.join("node_modules/graphql-http/package.json").exists() {
+            return;
+        }
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm runs (Node.js is on every machine the suite runs on)");
+        assert!(status.success(), "npm ci in {}", dir.display());
+    });
 }
 
 #[tokio::test]
