@@ -101,7 +101,14 @@ async fn client(
         .collect();
     let mut counts = Counts::default();
     let mut acks = Acknowledged::default();
-    while !stop.load(Ordering::Relaxed) && budget.fetch_sub(1, Ordering::Relaxed) > 0 {
+    let spend = || {
+        budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+    };
+    while !stop.load(Ordering::Relaxed) && spend() {
         let roll = rng.random_range(0..100);
         let (agency_id, _, agency_token) =
             &world.agencies[rng.random_range(0..world.agencies.len())];
