@@ -105,7 +105,9 @@ pub fn router(state: AppState, limits: &LimitArgs) -> Router {
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_unfit_request_id))
-        .with_state(state)
+        // Behind an Arc: each request's extractor clones one pointer, not
+        // the schema, pool, keys and channels.
+        .with_state(Arc::new(state))
 }
 
 /// A client's own request id is kept when it is short and plain (it goes
@@ -125,7 +127,7 @@ async fn drop_unfit_request_id<B>(mut request: axum::http::Request<B>) -> axum::
 }
 
 /// Prometheus metrics, with the readings taken now.
-async fn metrics_text(State(state): State<AppState>) -> Response {
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     let (pool_size, pool_idle) = crate::db::pool_usage(&state.db);
     let footprint = state.index.read().footprint();
     let text = state.metrics.render(Snapshot {
@@ -141,7 +143,7 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
 /// A browser asking for a page gets GraphiQL; anything else is a query
 /// by GET.
 async fn graphiql_or_query(
-    state: State<AppState>,
+    state: State<Arc<AppState>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -177,7 +179,7 @@ async fn healthz() -> &'static str {
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Database reachable: a load balancer may send traffic.
-async fn readyz(State(state): State<AppState>) -> Response {
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let error = match tokio::time::timeout(READINESS_TIMEOUT, state.db.ping()).await {
         Ok(Ok(())) => return (StatusCode::OK, "ready").into_response(),
         Ok(Err(e)) => e.to_string(),
@@ -190,7 +192,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// `/graphql` by POST or GET: parameters read as GraphQL over HTTP says,
 /// the token turned into a viewer, the caller's rate-limit key attached.
 async fn graphql(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,

@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::Data;
@@ -37,7 +38,7 @@ pub const MAX_OPERATIONS: usize = 20;
 const PING_EVERY: Duration = Duration::from_secs(15);
 
 pub async fn graphql_ws(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     upgrade: WebSocketUpgrade,
@@ -102,7 +103,7 @@ fn ended_operation(text: &str) -> Option<String> {
 
 async fn serve(
     socket: WebSocket,
-    state: AppState,
+    state: Arc<AppState>,
     protocol: WebSocketProtocols,
     peer: Option<SocketAddr>,
 ) {
