@@ -190,15 +190,6 @@ struct LogRow {
     horizon: Option<String>,
 }
 
-/// What a catch-up applied.
-#[derive(Debug, Default)]
-pub struct CaughtUp {
-    /// Creators re-read.
-    pub creators: usize,
-    /// The encoded events of the rows applied (whoever wrote them).
-    pub events: Vec<String>,
-}
-
 impl RankingIndex {
     /// Loads every rankable creator. The log position is taken first, so
     /// whatever commits during the load is applied again afterwards.
@@ -314,8 +305,9 @@ impl RankingIndex {
         Ok(())
     }
 
-    /// Applies what other instances committed since the last call.
-    pub async fn catch_up(&self, db: &DatabaseConnection) -> Result<CaughtUp, DbErr> {
+    /// Applies what other instances committed since the last call; returns
+    /// the encoded events of the rows it applied (whoever wrote them).
+    pub async fn catch_up(&self, db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
         let mut cursor = self.0.log.lock().await;
         if self
             .sync_age()
@@ -323,10 +315,7 @@ impl RankingIndex {
         {
             tracing::warn!("the change log was not read for too long: reloading the ranking index");
             self.rebuild(&mut cursor, db).await?;
-            return Ok(CaughtUp {
-                creators: self.read().len(),
-                events: Vec::new(),
-            });
+            return Ok(Vec::new());
         }
         // The cursor moves only once the changes are applied: a failed
         // re-read leaves them to be read again next time.
@@ -402,10 +391,7 @@ impl RankingIndex {
         }
         *cursor = next;
         self.mark_synced();
-        Ok(CaughtUp {
-            creators: creators.len(),
-            events,
-        })
+        Ok(events)
     }
 }
 

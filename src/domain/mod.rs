@@ -85,8 +85,8 @@ impl Domain {
     /// Brings the ranking index up to date with what other instances
     /// committed, and (in change-log mode) relays their events found there.
     pub async fn apply_change_log(&self) -> Result<(), DbErr> {
-        let caught = self.index.catch_up(&self.db).await?;
-        self.events.relay_logged(caught.events);
+        let events = self.index.catch_up(&self.db).await?;
+        self.events.relay_logged(events);
         Ok(())
     }
 }

@@ -111,3 +111,35 @@ async fn oversized_queries_are_refused_as_too_complex() {
     res.assert_error("QUERY_TOO_COMPLEX");
     assert!(res.data().is_null());
 }
+
+/// A request whose body is still arriving when the server is told to stop
+/// is answered in full before the server exits.
+#[tokio::test]
+async fn a_stopping_server_finishes_the_request_in_flight() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let body = r#"{"query":"{ viewer { role } }"}"#;
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let in_flight = async {
+        // The stop has begun: now the rest of the request.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        stream.write_all(body.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    };
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), app.stop());
+    let (answer, stopped) = tokio::join!(in_flight, stopped);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""role":"ANONYMOUS""#), "{answer}");
+    stopped.expect("run returns").expect("cleanly");
+    // And nothing new is accepted.
+    assert!(tokio::net::TcpStream::connect(&addr).await.is_err());
+}
