@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod domain;
 pub mod events;
 pub mod graphql;
@@ -54,6 +55,8 @@ pub struct AppConfig {
     /// In change-log mode, how often the log is read for other instances'
     /// events and changes.
     pub change_log_poll_interval: Duration,
+    /// A `serve --demo` server: the explorer offers the demo accounts.
+    pub demo: bool,
 }
 
 /// A migrated database and a bound listener, ready to serve.
@@ -65,6 +68,8 @@ pub struct Application {
     pub domain: Domain,
     /// What loading the ranking index took (printed at start).
     pub index_report: LoadReport,
+    /// On a `serve --demo` server, the demo accounts and their tokens.
+    pub demo: Option<demo::DemoAccounts>,
     expiry_sweep_interval: Duration,
     /// How often other instances' changes (and, in change-log mode, their
     /// events) are applied unprompted.
@@ -100,16 +105,22 @@ impl Application {
         };
         let (stopping, stop_signal) = tokio::sync::watch::channel(false);
         let (socket_alive, sockets_done) = tokio::sync::mpsc::channel(1);
+        let keys = TokenKeys::new(&config.jwt_secret);
+        let demo = match config.demo {
+            true => Some(demo::DemoAccounts::find(&domain, &keys).await?),
+            false => None,
+        };
         let state = http::AppState {
             schema: graphql::build_schema(domain.clone(), &config.limits),
             db: db.clone(),
-            keys: TokenKeys::new(&config.jwt_secret),
+            keys,
             sockets: http::Sockets {
                 stopping: stop_signal,
                 alive: socket_alive,
             },
             metrics: domain.metrics.clone(),
             index: domain.index.clone(),
+            explorer: http::explorer::Explorer::new(demo.as_ref()),
         };
         let router = http::router(state, &config.limits);
         let event_relay = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
@@ -135,6 +146,7 @@ impl Application {
             statements,
             domain,
             index_report,
+            demo,
             expiry_sweep_interval: config.expiry_sweep_interval,
             sync_interval: match config.events {
                 EventTransport::Notify => crate::domain::index::SYNC_INTERVAL,

@@ -1,6 +1,6 @@
 //! The `agency-center` command: parses the CLI and calls into the library.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use agency_center::auth::{DEMO_SECRET, TokenKeys};
 use agency_center::config::{
@@ -104,74 +104,59 @@ async fn serve(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
         expiry_sweep_interval: args.expiry_sweep_interval,
         events: args.events_via,
         change_log_poll_interval: args.change_log_poll_interval,
+        demo: args.demo,
     })
     .await?;
     println!("{}", app.index_report);
-    if args.demo {
-        print_demo_banner(&app, &jwt_secret).await?;
-    }
+    print_demo_banner(&app);
     println!("agency-center listening on http://{}", app.local_addr());
     app.run(agency_center::shutdown_signal()).await
 }
 
-async fn print_demo_banner(app: &Application, secret: &[u8]) -> anyhow::Result<()> {
-    let keys = TokenKeys::new(secret);
-    let ttl = Duration::from_secs(7 * 24 * 3600);
-    let creator = CreatorService::new(&app.domain)
-        .find_by_handle(seed::DEMO_CREATOR)
-        .await
-        .ok()
-        .flatten();
-    let agency = AgencyService::new(&app.domain)
-        .find_by_slug(seed::DEMO_AGENCY)
-        .await
-        .ok()
-        .flatten();
+fn print_demo_banner(app: &Application) {
+    let Some(demo) = &app.demo else { return };
     let addr = app.local_addr();
     println!();
     println!(
         "  !! DEMO MODE: tokens are signed with a PUBLIC development secret. Never use --demo in production. !!"
     );
     println!();
-    println!("  GraphiQL:  http://{addr}/graphql");
+    println!("  GraphiQL:  http://{addr}/graphql   (pick agency, creator or admin at the top of the page)");
     println!();
-    println!("  Paste one of these into GraphiQL's Headers tab:");
-    if let Some(agency) = &agency {
-        let token = keys.issue(&Principal::Agency(agency.id), ttl, None)?;
+    println!("  Or paste one of these into GraphiQL's Headers tab:");
+    if let Some(agency) = &demo.agency {
         println!(
-            "  agency  ({}):  {{\"Authorization\": \"Bearer {token}\"}}",
-            agency.slug
+            "  agency  ({}):  {{\"Authorization\": \"Bearer {}\"}}",
+            agency.name, agency.token
         );
     }
-    if let Some(creator) = creator {
-        let token = keys.issue(&Principal::Creator(creator.id), ttl, None)?;
+    if let Some(creator) = &demo.creator {
         println!(
-            "  creator ({}): {{\"Authorization\": \"Bearer {token}\"}}",
-            creator.handle
+            "  creator ({}): {{\"Authorization\": \"Bearer {}\"}}",
+            creator.name, creator.token
         );
     }
-    let token = keys.issue(&Principal::Admin(seed::DEMO_ADMIN.to_owned()), ttl, None)?;
     println!(
-        "  admin   ({}):          {{\"Authorization\": \"Bearer {token}\"}}",
-        seed::DEMO_ADMIN
+        "  admin   ({}):          {{\"Authorization\": \"Bearer {}\"}}",
+        demo.admin.name, demo.admin.token
     );
     println!();
     println!(
         "  Try:  {{ viewer {{ role agency {{ name regions }} }} agencies(first: 5) {{ totalCount edges {{ node {{ slug name memberCount }} }} }} }}"
     );
-    if let Some(handle) = seed::demo_sample_handle(&app.db).await? {
+    if let Some(top) = demo.top_ranked.first() {
         println!(
-            "  and, as the agency:  {{ creator(handle: \"{handle}\") {{ displayName region categories stats {{ followers avgViewers liveDays30d }} }} }}"
+            "  and, as the agency:  {{ creator(handle: \"{}\") {{ displayName region categories stats {{ followers avgViewers liveDays30d }} }} }}",
+            top.handle
         );
     }
-    if let Some(agency) = &agency {
+    if let Some(Principal::Agency(id)) = demo.agency.as_ref().map(|a| &a.principal) {
         println!(
             "  ranked for the agency:  {{ recommendedCreators(agencyId: \"{}\", first: 5) {{ totalCandidates edges {{ rank score reasons node {{ handle categories }} }} }} }}",
-            graphql::ids::encode(graphql::ids::NodeKind::Agency, agency.id).0
+            graphql::ids::encode(graphql::ids::NodeKind::Agency, *id).0
         );
     }
     println!();
-    Ok(())
 }
 
 async fn token(database_url: &str, args: TokenArgs) -> anyhow::Result<()> {

@@ -439,20 +439,6 @@ pub async fn seed_demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// A discoverable creator the demo agency may look up (the best-followed in
-/// its markets), for the query the demo banner suggests.
-pub async fn demo_sample_handle(db: &DatabaseConnection) -> anyhow::Result<Option<String>> {
-    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
-    Ok(creator::Entity::find()
-        .filter(creator::Column::Discoverable.eq(true))
-        .filter(creator::Column::Region.is_in(["FR", "US", "GB", "BR", "DE"]))
-        .filter(creator::Column::Handle.ne(DEMO_CREATOR))
-        .order_by_desc(creator::Column::Followers)
-        .one(db)
-        .await?
-        .map(|c| c.handle))
-}
-
 /// Whether a connection can see the schema (for a clear `token` error).
 pub async fn has_schema(db: &impl ConnectionTrait) -> bool {
     creator::Entity::find().count(db).await.is_ok()

@@ -1,6 +1,7 @@
-//! The HTTP edge: routes, the GraphiQL page, health and readiness, and the
+//! The HTTP edge: routes, the GraphiQL explorer, health and readiness, and the
 //! `Authorization` header turned into a [`Viewer`] for each request.
 
+pub mod explorer;
 mod over_http;
 mod socket;
 
@@ -8,12 +9,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use sea_orm::DatabaseConnection;
@@ -40,6 +40,7 @@ pub struct AppState {
     pub sockets: Sockets,
     pub metrics: Arc<Metrics>,
     pub index: RankingIndex,
+    pub explorer: explorer::Explorer,
 }
 
 /// What websockets share with the server's lifecycle.
@@ -93,6 +94,10 @@ pub fn router(state: AppState, limits: &LimitArgs) -> Router {
     Router::new()
         .route("/graphql", get(graphiql_or_query).post(graphql))
         .route("/graphql/ws", get(socket::graphql_ws))
+        .route(
+            &format!("{}/{{file}}", explorer::ASSETS_PATH),
+            get(explorer::serve_asset),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -154,19 +159,9 @@ async fn graphiql_or_query(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if wants_page && uri.query().is_none_or(|q| !q.contains("query=")) {
-        return graphiql().into_response();
+        return state.explorer.response();
     }
     graphql(state, method, uri, headers, peer, Bytes::new()).await
-}
-
-fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Agency Center")
-            .finish(),
-    )
 }
 
 /// Process is up.

@@ -237,6 +237,7 @@ async fn serve(
         expiry_sweep_interval: Duration::from_secs(3600),
         events: Default::default(),
         change_log_poll_interval: Duration::from_millis(50),
+        demo: false,
     };
     configure(&mut config);
     let app = Application::build(config)
