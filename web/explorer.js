@@ -20,36 +20,33 @@
     option.textContent = role.label;
     picker.append(option);
   }
-  const root = ReactDOM.createRoot(document.getElementById('graphiql'));
+  // One role per page load: GraphiQL keeps its tabs for the life of the
+  // page, so another role is the same page again with another #role.
+  const role = config.roles.find((r) => `#${r.key}` === location.hash) || config.roles[0];
+  picker.value = role.key;
+  document.title = `Agency Center · ${role.label}`;
+  picker.addEventListener('change', () => {
+    location.hash = picker.value;
+  });
+  window.addEventListener('hashchange', () => location.reload());
 
-  function show(key) {
-    const role = config.roles.find((r) => r.key === key) || config.roles[0];
-    picker.value = role.key;
-    document.title = `Agency Center · ${role.label}`;
-    root.render(
-      React.createElement(GraphiQL, {
-        // A new role is a fresh GraphiQL with that role's tabs; each role
-        // keeps its own edits (per server data set, see `fingerprint`).
-        key: role.key,
-        fetcher,
-        storage: GraphiQL.createLocalStorage({
-          namespace: `agency-center:${config.fingerprint}:${role.key}`,
-        }),
-        defaultTabs: role.tabs.map((tab) => ({
-          query: tab.query,
-          variables: tab.variables,
-          headers: role.headers,
-        })),
-        defaultHeaders: role.headers,
-        // Demo tokens are public; a real token is never written to storage.
-        shouldPersistHeaders: config.demo,
-        defaultEditorToolsVisibility: true,
+  ReactDOM.createRoot(document.getElementById('graphiql')).render(
+    React.createElement(GraphiQL, {
+      fetcher,
+      // Each role keeps its own tabs and edits, per data set (`fingerprint`:
+      // other ids in the operations start from fresh tabs).
+      storage: GraphiQL.createLocalStorage({
+        namespace: `agency-center:${config.fingerprint}:${role.key}`,
       }),
-    );
-    if (location.hash !== `#${role.key}`) history.replaceState(null, '', `#${role.key}`);
-  }
-
-  picker.addEventListener('change', () => show(picker.value));
-  window.addEventListener('hashchange', () => show(location.hash.slice(1)));
-  show(location.hash.slice(1));
+      defaultTabs: role.tabs.map((tab) => ({
+        query: tab.query,
+        variables: tab.variables,
+        headers: role.headers,
+      })),
+      defaultHeaders: role.headers,
+      // Demo tokens are public; a real token is never written to storage.
+      shouldPersistHeaders: config.demo,
+      defaultEditorToolsVisibility: true,
+    }),
+  );
 })();

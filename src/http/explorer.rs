@@ -262,7 +262,7 @@ fn roles(demo: Option<&DemoAccounts>) -> Vec<Role> {
                         "message": "We love your LIVEs and would like you in our network.",
                     } }),
                 ),
-                Tab::new(OUTBOX, json!({ "id": ids.pending_invitation })),
+                Tab::new(OUTBOX, json!({})),
                 Tab::new(INVITATION_EVENTS, json!({})),
             ],
         },

@@ -18,7 +18,16 @@ pub(crate) fn install_clients() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         let dir = conformance_dir();
-        if dir.join("node_modules/graphql-http/package.json").exists() {
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("package.json")).expect("package.json"),
+        )
+        .expect("package.json is JSON");
+        let installed = manifest["dependencies"]
+            .as_object()
+            .expect("dependencies")
+            .keys()
+            .all(|name| dir.join("node_modules").join(name).join("package.json").exists());
+        if installed {
             return;
         }
         let status = Command::new("npm")

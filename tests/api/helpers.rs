@@ -213,6 +213,22 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
     serve(database_url, guard, configure).await
 }
 
+/// A server as `serve --demo` starts it: the demo data seeded before the
+/// server loads, the explorer offering the demo accounts.
+pub async fn spawn_demo_app() -> TestApp {
+    let (database_url, guard) = fresh_database().await;
+    let (db, _) = agency_center::db::connect(&database_url)
+        .await
+        .expect("connect");
+    agency_center::db::migrate(&db).await.expect("migrate");
+    assert!(
+        agency_center::seed::seed_demo(&db).await.expect("seed"),
+        "an empty database"
+    );
+    db.close().await.expect("close");
+    serve(database_url, guard, |config| config.demo = true).await
+}
+
 /// A server on a database the test owns.
 pub async fn spawn_app_at(database_url: String) -> TestApp {
     serve(database_url, TestDb::External, |_| {}).await

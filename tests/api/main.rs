@@ -9,6 +9,7 @@ mod concurrency;
 mod conformance;
 mod demo;
 mod events;
+mod explorer;
 mod fuzz;
 mod helpers;
 mod http;

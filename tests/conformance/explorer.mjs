@@ -19,6 +19,14 @@ const browser = await chromium.launch({
 });
 const problems = [];
 const foreign = [];
+// Every wait ends: a hung step fails with what the page reported so far.
+const within = (ms, what, promise) =>
+  Promise.race([
+    promise,
+    new Promise((_, reject) =>
+      setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms\n${problems.join('\n')}`)), ms),
+    ),
+  ]);
 try {
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   page.on('request', (r) => {
@@ -50,8 +58,16 @@ try {
   // What the result pane shows, as GraphiQL's editor holds it.
   const result = () =>
     page.evaluate(() => document.querySelector('.result-window .CodeMirror')?.CodeMirror.getValue() ?? '');
-  const run = async (tab, until) => {
+  // GraphiQL reads a tab's operation name from its document a moment
+  // after the tab opens (debounced): a run before that would name the
+  // previous tab's operation.
+  const open = async (tab) => {
     await page.click(`.graphiql-tab-button[title="${tab}"]`);
+    await page.waitForSelector(`.graphiql-tab-active .graphiql-tab-button[title="${tab}"]`);
+    await page.waitForTimeout(600);
+  };
+  const run = async (tab, until) => {
+    await open(tab);
     await page.click('.graphiql-execute-button');
     await page.waitForFunction(
       (needle) => (document.querySelector('.result-window .CodeMirror')?.CodeMirror.getValue() ?? '').includes(needle),
@@ -77,7 +93,7 @@ try {
   await page.waitForSelector('.graphiql-doc-explorer a:text-is("recommendedCreators")');
 
   // 3. A subscription tab receives an event of a mutation another client sends.
-  await page.click('.graphiql-tab-button[title="InvitationEvents"]');
+  await open('InvitationEvents');
   const acknowledged = new Promise((resolve) => {
     page.on('websocket', (ws) =>
       ws.on('framereceived', (frame) => {
@@ -86,7 +102,7 @@ try {
     );
   });
   await page.click('.graphiql-execute-button');
-  await acknowledged;
+  await within(20000, 'the subscription socket acknowledged', acknowledged);
   const invited = edges[edges.length - 1].node;
   const agency = config.roles.find((r) => r.key === 'agency');
   // Give the server the moment between acknowledging and subscribing.
