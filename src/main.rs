@@ -121,7 +121,9 @@ fn print_demo_banner(app: &Application) {
         "  !! DEMO MODE: tokens are signed with a PUBLIC development secret. Never use --demo in production. !!"
     );
     println!();
-    println!("  GraphiQL:  http://{addr}/graphql   (pick agency, creator or admin at the top of the page)");
+    println!(
+        "  GraphiQL:  http://{addr}/graphql   (pick agency, creator or admin at the top of the page)"
+    );
     println!();
     println!("  Or paste one of these into GraphiQL's Headers tab:");
     if let Some(agency) = &demo.agency {

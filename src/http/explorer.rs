@@ -81,7 +81,10 @@ static ASSET_URLS: LazyLock<Vec<(&'static str, String)>> = LazyLock::new(|| {
     assets()
         .map(|a| {
             let name = file_name(a);
-            (name, format!("{ASSETS_PATH}/{name}?v={}", &sha256_hex(a.bytes)[..12]))
+            (
+                name,
+                format!("{ASSETS_PATH}/{name}?v={}", &sha256_hex(a.bytes)[..12]),
+            )
         })
         .collect()
 });
@@ -272,7 +275,10 @@ fn roles(demo: Option<&DemoAccounts>) -> Vec<Role> {
             headers: headers(creator, "creator <handle>"),
             tabs: vec![
                 Tab::new(INBOX, json!({})),
-                Tab::new(RESPOND_TO_INVITATION, json!({ "id": ids.pending_invitation })),
+                Tab::new(
+                    RESPOND_TO_INVITATION,
+                    json!({ "id": ids.pending_invitation }),
+                ),
                 Tab::new(SET_DISCOVERABLE, json!({ "discoverable": true })),
                 Tab::new(INVITATION_EVENTS, json!({})),
             ],
@@ -371,7 +377,10 @@ impl Explorer {
     pub fn response(&self) -> Response {
         (
             [
-                (CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+                (
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                ),
                 (
                     CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
@@ -396,7 +405,10 @@ mod tests {
     /// digest, and nothing unlisted is served as vendored.
     #[test]
     fn vendored_builds_match_their_checksum_manifest() {
-        let manifest = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/vendor/SHA256SUMS"));
+        let manifest = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/web/vendor/SHA256SUMS"
+        ));
         let listed: Vec<(&str, &str)> = manifest
             .lines()
             .map(|line| {
@@ -433,9 +445,11 @@ mod tests {
         let config: Value =
             serde_json::from_str(&page[start + "id=\"explorer-config\">".len()..end]).unwrap();
         assert_eq!(config["roles"].as_array().unwrap().len(), 3);
-        assert!(config["roles"][0]["headers"]
-            .as_str()
-            .unwrap()
-            .contains("\u{3c}paste a token"));
+        assert!(
+            config["roles"][0]["headers"]
+                .as_str()
+                .unwrap()
+                .contains("\u{3c}paste a token")
+        );
     }
 }

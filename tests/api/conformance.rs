@@ -26,7 +26,12 @@ pub(crate) fn install_clients() {
             .as_object()
             .expect("dependencies")
             .keys()
-            .all(|name| dir.join("node_modules").join(name).join("package.json").exists());
+            .all(|name| {
+                dir.join("node_modules")
+                    .join(name)
+                    .join("package.json")
+                    .exists()
+            });
         if installed {
             return;
         }

@@ -54,8 +54,8 @@ async fn serve_demo_prints_working_tokens_and_stops_on_sigterm() {
     let graphiql = banner
         .iter()
         .find_map(|l| l.trim().strip_prefix("GraphiQL:"))
+        .and_then(|rest| rest.split_whitespace().next())
         .expect("a GraphiQL address")
-        .trim()
         .to_owned();
     let token = |who: &str| {
         let line = banner
@@ -96,7 +96,7 @@ async fn serve_demo_prints_working_tokens_and_stops_on_sigterm() {
             .text()
             .await
             .unwrap()
-            .contains("graphiql")
+            .contains("id=\"explorer-config\"")
     );
     let as_agency = ask(
         token("agency"),

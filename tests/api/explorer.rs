@@ -26,7 +26,9 @@ async fn page(base: &str) -> (reqwest::header::HeaderMap, String) {
 
 /// The JSON the page's script starts from.
 fn page_config(page: &str) -> Value {
-    let start = page.find("id=\"explorer-config\">").expect("a config block")
+    let start = page
+        .find("id=\"explorer-config\">")
+        .expect("a config block")
         + "id=\"explorer-config\">".len();
     let end = start + page[start..].find("</script>").unwrap();
     serde_json::from_str(&page[start..end]).expect("the config is JSON")
@@ -60,9 +62,10 @@ async fn the_page_loads_only_pinned_assets_from_the_server_itself() {
     assert_eq!(headers["cache-control"], "no-store");
     assert!(!page.contains("unpkg") && !page.contains("cdn"), "{page}");
 
-    let manifest =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("web/vendor/SHA256SUMS"))
-            .unwrap();
+    let manifest = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("web/vendor/SHA256SUMS"),
+    )
+    .unwrap();
     let links = page_links(&page);
     let assets: Vec<&String> = links.iter().filter(|l| !l.starts_with("data:")).collect();
     assert_eq!(assets.len(), 6, "{links:?}");
@@ -75,7 +78,10 @@ async fn the_page_loads_only_pinned_assets_from_the_server_itself() {
             response.headers()["cache-control"],
             "public, max-age=31536000, immutable"
         );
-        let kind = response.headers()["content-type"].to_str().unwrap().to_owned();
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(
             kind.starts_with("text/javascript") || kind.starts_with("text/css"),
             "{link}: {kind}"
@@ -94,7 +100,10 @@ async fn the_page_loads_only_pinned_assets_from_the_server_itself() {
             .next()
             .unwrap();
         if let Some(line) = manifest.lines().find(|l| l.ends_with(&format!("  {file}"))) {
-            assert!(line.starts_with(&digest), "{file} differs from web/vendor/SHA256SUMS");
+            assert!(
+                line.starts_with(&digest),
+                "{file} differs from web/vendor/SHA256SUMS"
+            );
             vendored += 1;
         }
     }
@@ -149,7 +158,10 @@ async fn every_ready_made_operation_runs_as_its_role_on_the_demo_data() {
         let key = role["key"].as_str().unwrap();
         let headers: Value = serde_json::from_str(role["headers"].as_str().unwrap()).unwrap();
         let authorization = headers["Authorization"].as_str().unwrap();
-        assert!(authorization.starts_with("Bearer ey"), "{key}: a demo token");
+        assert!(
+            authorization.starts_with("Bearer ey"),
+            "{key}: a demo token"
+        );
         for tab in role["tabs"].as_array().unwrap() {
             let query = tab["query"].as_str().unwrap();
             let variables: Value = match tab["variables"].as_str().unwrap() {
@@ -172,10 +184,7 @@ async fn every_ready_made_operation_runs_as_its_role_on_the_demo_data() {
                     .json()
                     .await
                     .unwrap();
-                assert!(
-                    answer.get("errors").is_none(),
-                    "{key} {name}: {answer}"
-                );
+                assert!(answer.get("errors").is_none(), "{key} {name}: {answer}");
                 ran.push((key.to_owned(), name.to_owned(), answer));
             }
         }
@@ -201,8 +210,7 @@ async fn every_ready_made_operation_runs_as_its_role_on_the_demo_data() {
     let sent = &answer("SendInvitation")["sendInvitation"];
     assert_eq!(sent["invitation"]["status"], "PENDING", "{sent}");
     assert_eq!(
-        sent["invitation"]["creator"]["handle"],
-        ranked["edges"][0]["node"]["handle"],
+        sent["invitation"]["creator"]["handle"], ranked["edges"][0]["node"]["handle"],
         "the tab invites the best-ranked creator"
     );
     let outbox = &answer("Outbox")["viewer"]["agency"]["invitations"];
@@ -274,6 +282,11 @@ async fn the_explorer_works_in_a_real_browser() {
     assert_eq!(summary["event"], "CREATED", "{summary}");
     assert_eq!(
         summary["creatorTabs"],
-        json!(["Inbox", "AcceptInvitation", "SetDiscoverable", "InvitationEvents"])
+        json!([
+            "Inbox",
+            "AcceptInvitation",
+            "SetDiscoverable",
+            "InvitationEvents"
+        ])
     );
 }
