@@ -35,7 +35,7 @@ use tokio::net::TcpListener;
 use crate::auth::TokenKeys;
 use crate::config::LimitArgs;
 use crate::db::StatementCounter;
-use crate::domain::index::{LoadReport, RankingIndex};
+use crate::domain::index::{LoadReport, LogOrder, RankingIndex};
 use crate::domain::invitations::InvitationService;
 use crate::domain::{Domain, Settings};
 use crate::events::{EventBus, EventTransport};
@@ -95,7 +95,12 @@ impl Application {
         );
         let (db, statements) = db::connect(&config.database_url).await?;
         db::migrate(&db).await?;
-        let (index, index_report) = RankingIndex::load(&db).await?;
+        // Change-log mode is the portable one: no NOTIFY, and no
+        // transaction ids to order the log by.
+        let portable = config.events == EventTransport::ChangeLog;
+        let order = LogOrder::detect(&db, portable).await?;
+        tracing::info!(?order, "change log reader");
+        let (index, index_report) = RankingIndex::load_with(&db, order).await?;
         let domain = Domain {
             db: db.clone(),
             settings: config.settings,

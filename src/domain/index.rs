@@ -8,27 +8,27 @@
 //!
 //! Out-of-order commits: on PostgreSQL a sequence value taken by a
 //! transaction that commits later can be smaller than one already read. So
-//! the reader does not trust "position > last"; it keeps a horizon, the
-//! `pg_snapshot_xmin` of its previous read (every transaction older than it
-//! has finished), and re-reads every row written by a transaction at or past
-//! it, skipping the positions it already applied. SQLite serialises writers
-//! (BEGIN IMMEDIATE), so there positions commit in order and
-//! "position > last" is exact.
+//! the reader does not trust "position > last" there; how it reads instead
+//! is its [`LogOrder`], chosen once at load: transaction ids where the
+//! engine has them (PostgreSQL 13+), a time window where it does not
+//! (CockroachDB, YugabyteDB, older PostgreSQL, or when asked to be
+//! portable). SQLite serialises writers (BEGIN IMMEDIATE), so there
+//! positions commit in order and "position > last" is exact.
 //!
 //! All refreshes run under one async mutex, so a refresh that read older
 //! rows can never overwrite one that read newer rows; rankings only take
 //! the index's read lock.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
-use entity::{creator, membership, split_list};
+use entity::{change_log, creator, membership, split_list};
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -40,15 +40,79 @@ const REFRESH_BATCH: usize = 1000;
 /// Creators read per statement while loading.
 const LOAD_BATCH: u64 = 20_000;
 
+/// How the change-log reader knows it has seen every committed row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOrder {
+    /// Positions commit in order (SQLite): read past the last one applied.
+    Serial,
+    /// PostgreSQL 13+: keep a horizon, the `pg_snapshot_xmin` of the
+    /// previous read (every transaction older than it had finished), and
+    /// re-read every row written by a transaction at or past it, skipping
+    /// the positions already applied.
+    TransactionIds,
+    /// Any engine: re-read every row stamped within [`COMMIT_WINDOW`]
+    /// before the previous read began, skipping the positions already
+    /// applied. Exact while a write commits within the window of stamping
+    /// its rows (the write path stamps them just before COMMIT) and the
+    /// instances' clocks agree to well within it.
+    TimeWindow,
+}
+
+/// How long after stamping its change-log rows a write may take to commit,
+/// clock skew between instances included, for a [`LogOrder::TimeWindow`]
+/// reader to still see them.
+pub const COMMIT_WINDOW: Duration = Duration::from_secs(10);
+
+impl LogOrder {
+    /// The exact order this database allows; `portable` asks for the one
+    /// every engine allows (PostgreSQL-compatible engines without
+    /// transaction ids).
+    pub async fn detect(db: &DatabaseConnection, portable: bool) -> Result<Self, DbErr> {
+        if db.get_database_backend() != DatabaseBackend::Postgres {
+            return Ok(Self::Serial);
+        }
+        if portable {
+            return Ok(Self::TimeWindow);
+        }
+        // The migration adds the column only where the engine has
+        // `pg_current_xact_id`.
+        let txid = db
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::Postgres,
+                "SELECT count(*) AS n FROM information_schema.columns \
+                 WHERE table_name = 'change_log' AND column_name = 'txid'",
+            ))
+            .await?
+            .and_then(|r| r.try_get::<i64>("", "n").ok())
+            .unwrap_or(0);
+        Ok(if txid > 0 {
+            Self::TransactionIds
+        } else {
+            Self::TimeWindow
+        })
+    }
+}
+
 /// Where the reader stands in the change log.
 #[derive(Debug, Default)]
 struct LogCursor {
-    /// SQLite: the last position applied.
+    /// Serial and time window: the last position applied (they read past it).
     last_position: i64,
-    /// PostgreSQL: every transaction below this id had finished at the last read.
+    /// Transaction ids: every transaction below this id had finished at
+    /// the last read.
     horizon: u64,
-    /// PostgreSQL: positions applied whose transaction is at or past the horizon.
-    applied: HashMap<i64, u64>,
+    /// Transaction ids and time window: positions applied that the next
+    /// read will see again.
+    applied: HashSet<i64>,
+    /// Time window: when the last read began.
+    read_at: Option<DateTime<Utc>>,
+}
+
+/// One read of the change log: what to apply, and where the reader then stands.
+struct LogRead {
+    creators: Vec<Uuid>,
+    events: Vec<String>,
+    next: LogCursor,
 }
 
 /// How long the change log keeps a row. Every instance reads the log at
@@ -62,6 +126,7 @@ pub const SYNC_INTERVAL: Duration = Duration::from_secs(5);
 
 struct Shared {
     index: RwLock<Index>,
+    order: LogOrder,
     log: tokio::sync::Mutex<LogCursor>,
     /// When the log was last applied whole, readable without waiting for
     /// a catch-up that holds `log`.
@@ -91,11 +156,7 @@ pub struct RankingIndex(Arc<Shared>);
 
 impl Default for RankingIndex {
     fn default() -> Self {
-        Self(Arc::new(Shared {
-            index: RwLock::new(Index::new()),
-            log: tokio::sync::Mutex::new(LogCursor::default()),
-            synced_at: std::sync::Mutex::new(None),
-        }))
+        Self::empty(LogOrder::Serial)
     }
 }
 
@@ -182,7 +243,7 @@ fn rankable() -> sea_orm::Select<creator::Entity> {
 }
 
 #[derive(FromQueryResult)]
-struct LogRow {
+struct XidLogRow {
     position: Option<i64>,
     creator_id: Option<Uuid>,
     event: Option<String>,
@@ -191,11 +252,29 @@ struct LogRow {
 }
 
 impl RankingIndex {
+    fn empty(order: LogOrder) -> Self {
+        Self(Arc::new(Shared {
+            index: RwLock::new(Index::new()),
+            order,
+            log: tokio::sync::Mutex::new(LogCursor::default()),
+            synced_at: std::sync::Mutex::new(None),
+        }))
+    }
+
+    /// Loads every rankable creator, reading the change log in the exact
+    /// order the database allows.
+    pub async fn load(db: &DatabaseConnection) -> Result<(Self, LoadReport), DbErr> {
+        Self::load_with(db, LogOrder::detect(db, false).await?).await
+    }
+
     /// Loads every rankable creator. The log position is taken first, so
     /// whatever commits during the load is applied again afterwards.
-    pub async fn load(db: &DatabaseConnection) -> Result<(Self, LoadReport), DbErr> {
+    pub async fn load_with(
+        db: &DatabaseConnection,
+        order: LogOrder,
+    ) -> Result<(Self, LoadReport), DbErr> {
         let started = Instant::now();
-        let handle = Self::default();
+        let handle = Self::empty(order);
         {
             let mut cursor = handle.0.log.lock().await;
             handle.rebuild(&mut cursor, db).await?;
@@ -212,7 +291,7 @@ impl RankingIndex {
 
     /// Replaces the index with a fresh read of the database.
     async fn rebuild(&self, cursor: &mut LogCursor, db: &DatabaseConnection) -> Result<(), DbErr> {
-        let fresh_cursor = start_of_log(db).await?;
+        let fresh_cursor = start_of_log(db, self.0.order).await?;
         // In keyset batches: memory stays bounded by a batch of rows rather
         // than by the whole table.
         let mut index = Index::new();
@@ -247,8 +326,8 @@ impl RankingIndex {
     /// Deletes change-log rows older than [`CHANGE_LOG_RETENTION`].
     pub async fn prune_log(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, DbErr> {
         let cutoff = now - chrono::Duration::from_std(CHANGE_LOG_RETENTION).unwrap_or_default();
-        Ok(entity::change_log::Entity::delete_many()
-            .filter(entity::change_log::Column::CommittedAt.lt(cutoff))
+        Ok(change_log::Entity::delete_many()
+            .filter(change_log::Column::CommittedAt.lt(cutoff))
             .exec(db)
             .await?
             .rows_affected)
@@ -319,71 +398,15 @@ impl RankingIndex {
         }
         // The cursor moves only once the changes are applied: a failed
         // re-read leaves them to be read again next time.
-        let mut next = LogCursor {
-            last_position: cursor.last_position,
-            horizon: cursor.horizon,
-            applied: HashMap::new(),
+        let LogRead {
+            mut creators,
+            events,
+            next,
+        } = match self.0.order {
+            LogOrder::Serial => read_serial(db, &cursor).await?,
+            LogOrder::TransactionIds => read_by_transaction_ids(db, &cursor).await?,
+            LogOrder::TimeWindow => read_by_time_window(db, &cursor).await?,
         };
-        let mut events = Vec::new();
-        let creators = match db.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                let rows = LogRow::find_by_statement(Statement::from_sql_and_values(
-                    DatabaseBackend::Postgres,
-                    "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) \
-                     SELECT c.position, c.creator_id, c.event, c.txid::text AS txid, h.x::text AS horizon \
-                     FROM h LEFT JOIN change_log c ON c.txid >= $1::text::xid8 \
-                     ORDER BY c.position",
-                    [cursor.horizon.to_string().into()],
-                ))
-                .all(db)
-                .await?;
-                let horizon = rows
-                    .first()
-                    .and_then(|r| r.horizon.as_deref())
-                    .and_then(|h| h.parse().ok())
-                    .unwrap_or(cursor.horizon);
-                let mut creators = Vec::new();
-                for row in rows {
-                    let (Some(position), Some(txid)) =
-                        (row.position, row.txid.and_then(|t| t.parse::<u64>().ok()))
-                    else {
-                        continue;
-                    };
-                    if !cursor.applied.contains_key(&position) {
-                        creators.extend(row.creator_id);
-                        events.extend(row.event);
-                    }
-                    if txid >= horizon {
-                        next.applied.insert(position, txid);
-                    }
-                }
-                next.horizon = horizon;
-                creators
-            }
-            _ => {
-                let rows: Vec<(i64, Option<Uuid>, Option<String>)> =
-                    entity::change_log::Entity::find()
-                        .select_only()
-                        .column(entity::change_log::Column::Position)
-                        .column(entity::change_log::Column::CreatorId)
-                        .column(entity::change_log::Column::Event)
-                        .filter(entity::change_log::Column::Position.gt(cursor.last_position))
-                        .order_by_asc(entity::change_log::Column::Position)
-                        .into_tuple()
-                        .all(db)
-                        .await?;
-                if let Some((last, _, _)) = rows.last() {
-                    next.last_position = *last;
-                }
-                let mut creators = Vec::with_capacity(rows.len());
-                for (_, creator, event) in rows {
-                    creators.extend(creator);
-                    events.extend(event);
-                }
-                creators
-            }
-        };
-        let mut creators = creators;
         creators.sort_unstable();
         creators.dedup();
         if !creators.is_empty() {
@@ -396,10 +419,10 @@ impl RankingIndex {
 }
 
 /// Where a reader that has seen nothing yet starts.
-async fn start_of_log(db: &DatabaseConnection) -> Result<LogCursor, DbErr> {
+async fn start_of_log(db: &DatabaseConnection, order: LogOrder) -> Result<LogCursor, DbErr> {
     let mut cursor = LogCursor::default();
-    match db.get_database_backend() {
-        DatabaseBackend::Postgres => {
+    match order {
+        LogOrder::TransactionIds => {
             let row = db
                 .query_one_raw(Statement::from_string(
                     DatabaseBackend::Postgres,
@@ -411,15 +434,143 @@ async fn start_of_log(db: &DatabaseConnection) -> Result<LogCursor, DbErr> {
                 .and_then(|x| x.parse().ok())
                 .unwrap_or(0);
         }
-        _ => {
-            let last: Option<Option<i64>> = entity::change_log::Entity::find()
-                .select_only()
-                .column_as(entity::change_log::Column::Position.max(), "last")
-                .into_tuple()
-                .one(db)
-                .await?;
-            cursor.last_position = last.flatten().unwrap_or(0);
+        LogOrder::TimeWindow => {
+            // Rows stamped before now but committed later are re-read by
+            // the first catch-up.
+            cursor.read_at = Some(Utc::now());
+            cursor.last_position = last_position(db).await?;
         }
+        LogOrder::Serial => cursor.last_position = last_position(db).await?,
     }
     Ok(cursor)
+}
+
+async fn last_position(db: &DatabaseConnection) -> Result<i64, DbErr> {
+    let last: Option<Option<i64>> = change_log::Entity::find()
+        .select_only()
+        .column_as(change_log::Column::Position.max(), "last")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(last.flatten().unwrap_or(0))
+}
+
+async fn read_serial(db: &DatabaseConnection, cursor: &LogCursor) -> Result<LogRead, DbErr> {
+    let rows: Vec<(i64, Option<Uuid>, Option<String>)> = change_log::Entity::find()
+        .select_only()
+        .columns([
+            change_log::Column::Position,
+            change_log::Column::CreatorId,
+            change_log::Column::Event,
+        ])
+        .filter(change_log::Column::Position.gt(cursor.last_position))
+        .order_by_asc(change_log::Column::Position)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut read = LogRead {
+        creators: Vec::with_capacity(rows.len()),
+        events: Vec::new(),
+        next: LogCursor {
+            last_position: rows.last().map_or(cursor.last_position, |r| r.0),
+            ..Default::default()
+        },
+    };
+    for (_, creator, event) in rows {
+        read.creators.extend(creator);
+        read.events.extend(event);
+    }
+    Ok(read)
+}
+
+async fn read_by_transaction_ids(
+    db: &DatabaseConnection,
+    cursor: &LogCursor,
+) -> Result<LogRead, DbErr> {
+    let rows = XidLogRow::find_by_statement(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) \
+         SELECT c.position, c.creator_id, c.event, c.txid::text AS txid, h.x::text AS horizon \
+         FROM h LEFT JOIN change_log c ON c.txid >= $1::text::xid8 \
+         ORDER BY c.position",
+        [cursor.horizon.to_string().into()],
+    ))
+    .all(db)
+    .await?;
+    let horizon = rows
+        .first()
+        .and_then(|r| r.horizon.as_deref())
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(cursor.horizon);
+    let mut read = LogRead {
+        creators: Vec::new(),
+        events: Vec::new(),
+        next: LogCursor {
+            horizon,
+            ..Default::default()
+        },
+    };
+    for row in rows {
+        let (Some(position), Some(txid)) =
+            (row.position, row.txid.and_then(|t| t.parse::<u64>().ok()))
+        else {
+            continue;
+        };
+        if !cursor.applied.contains(&position) {
+            read.creators.extend(row.creator_id);
+            read.events.extend(row.event);
+        }
+        if txid >= horizon {
+            read.next.applied.insert(position);
+        }
+    }
+    Ok(read)
+}
+
+async fn read_by_time_window(
+    db: &DatabaseConnection,
+    cursor: &LogCursor,
+) -> Result<LogRead, DbErr> {
+    let window = chrono::Duration::from_std(COMMIT_WINDOW).unwrap_or_default();
+    let began = Utc::now();
+    let since = cursor.read_at.unwrap_or(began) - window;
+    let rows: Vec<(i64, Option<Uuid>, Option<String>, DateTime<Utc>)> = change_log::Entity::find()
+        .select_only()
+        .columns([
+            change_log::Column::Position,
+            change_log::Column::CreatorId,
+            change_log::Column::Event,
+            change_log::Column::CommittedAt,
+        ])
+        .filter(
+            Condition::any()
+                .add(change_log::Column::Position.gt(cursor.last_position))
+                .add(change_log::Column::CommittedAt.gte(since)),
+        )
+        .order_by_asc(change_log::Column::Position)
+        .into_tuple()
+        .all(db)
+        .await?;
+    // What the next read, from `began - window`, will see again.
+    let keep_from = began - window;
+    let mut read = LogRead {
+        creators: Vec::new(),
+        events: Vec::new(),
+        next: LogCursor {
+            last_position: cursor.last_position,
+            read_at: Some(began),
+            ..Default::default()
+        },
+    };
+    for (position, creator, event, stamped) in rows {
+        if !cursor.applied.contains(&position) {
+            read.creators.extend(creator);
+            read.events.extend(event);
+        }
+        if stamped >= keep_from {
+            read.next.applied.insert(position);
+        }
+        read.next.last_position = read.next.last_position.max(position);
+    }
+    Ok(read)
 }

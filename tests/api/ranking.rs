@@ -7,7 +7,7 @@ use agency_center::events::EventTransport;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{As, Gql, TestApp, respond, spawn_app, uuid_of};
+use crate::helpers::{As, Gql, TestApp, respond, spawn_app, spawn_app_with, uuid_of};
 
 pub const RANK: &str = "query($agency: ID!, $filter: CreatorFilter, $weights: RankingWeights, $first: Int, $after: String, $diversity: Float) {
   recommendedCreators(agencyId: $agency, filter: $filter, weights: $weights, first: $first, after: $after, diversity: $diversity) {
@@ -735,11 +735,21 @@ async fn ranked_by_the_other_at_once(transport: EventTransport) {
 
 /// On PostgreSQL a transaction can take a change-log position, hold it,
 /// and commit after a later position was read: the reader must still
-/// apply it.
+/// apply it, ordering the log by transaction ids (notify mode) or by a
+/// time window (change-log mode, the portable one).
 #[tokio::test]
 async fn a_change_committed_out_of_position_order_still_reaches_the_index() {
+    out_of_position_order(EventTransport::Notify).await;
+}
+
+#[tokio::test]
+async fn a_change_committed_out_of_position_order_reaches_a_portable_reader() {
+    out_of_position_order(EventTransport::ChangeLog).await;
+}
+
+async fn out_of_position_order(transport: EventTransport) {
     use sea_orm::{ConnectionTrait, TransactionTrait};
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.events = transport).await;
     if !app.database_url.starts_with("postgres") {
         return; // SQLite serialises writers: positions commit in order.
     }
@@ -841,4 +851,24 @@ async fn a_fresh_load_holds_exactly_the_rankable_creators() {
     let index = index.read();
     assert!(rankable.iter().all(|id| index.contains(*id)));
     assert!(!index.contains(off) && !index.contains(member));
+}
+
+/// PostgreSQL 13+ orders the log by transaction ids unless asked to be
+/// portable; SQLite by position.
+#[tokio::test]
+async fn the_change_log_reader_uses_the_exact_order_the_database_allows() {
+    use agency_center::domain::index::LogOrder;
+    let app = spawn_app().await;
+    let (exact, portable) = (
+        LogOrder::detect(&app.db, false).await.unwrap(),
+        LogOrder::detect(&app.db, true).await.unwrap(),
+    );
+    if app.database_url.starts_with("postgres") {
+        assert_eq!(
+            (exact, portable),
+            (LogOrder::TransactionIds, LogOrder::TimeWindow)
+        );
+    } else {
+        assert_eq!((exact, portable), (LogOrder::Serial, LogOrder::Serial));
+    }
 }
