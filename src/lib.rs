@@ -116,7 +116,7 @@ impl Application {
             false => None,
         };
         let state = http::AppState {
-            schema: graphql::build_schema(domain.clone(), &config.limits),
+            api: graphql::build_api(domain.clone(), &config.limits),
             db: db.clone(),
             keys,
             sockets: http::Sockets {

@@ -13,7 +13,7 @@ pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
 pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
 pub const RATE_LIMITED: &str = "RATE_LIMITED";
 
-/// An error raised outside a resolver (transport, extensions), with its code.
+/// An error raised outside a resolver (transport, limits), with its code.
 pub fn coded_server_error(message: impl Into<String>, code: &str) -> async_graphql::ServerError {
     let mut error = async_graphql::ServerError::new(message, None);
     error

@@ -1,22 +1,16 @@
-//! The limits of public clients as one async-graphql extension, so POST,
-//! GET and websockets get the same: the cost and depth of the selected
+//! The limits of public clients, applied by [`super::api`] to every
+//! operation, so POST, GET and websockets get the same: the cost and depth of the selected
 //! operation checked before anything runs (QUERY_TOO_COMPLEX), the caller's
 //! bucket asked for the requested cost (RATE_LIMITED) and charged the
 //! actual one, `extensions.cost` on every answer, and an `extensions.code`
 //! on every error async-graphql raised itself (parse, validation, input
 //! coercion: BAD_USER_INPUT).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextSubscribe,
-};
-use async_graphql::{ErrorExtensionValues, Request, Response, ServerResult, Value};
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
-
 use async_graphql::parser::types::OperationType;
+use async_graphql::{Data, ErrorExtensionValues, Request, Response, ServerResult, Value};
 
 use super::cost::{CostModel, selected_operation};
 use super::error::{BAD_USER_INPUT, QUERY_TOO_COMPLEX, RATE_LIMITED, coded_server_error};
@@ -33,7 +27,7 @@ pub struct QueryByGet;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateKey(pub String);
 
-/// The extension's configuration, shared by every request.
+/// The limits' configuration, shared by every request.
 #[derive(Clone)]
 pub struct Limits {
     model: Arc<CostModel>,
@@ -55,18 +49,9 @@ impl Limits {
     }
 }
 
-impl ExtensionFactory for Limits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LimitsExtension {
-            limits: self.clone(),
-            charge: Mutex::new(Charge::default()),
-        })
-    }
-}
-
 /// What one request asked for and whom it is charged to.
 #[derive(Debug, Default)]
-struct Charge {
+pub struct Charge {
     key: Option<String>,
     requested: u64,
     /// Refused before it ran: nothing to charge.
@@ -74,13 +59,8 @@ struct Charge {
     throttle: Option<Throttle>,
 }
 
-struct LimitsExtension {
-    limits: Limits,
-    charge: Mutex<Charge>,
-}
-
 /// Errors async-graphql raised carry no code; ours always do.
-fn tag(mut response: Response) -> Response {
+pub fn tag(mut response: Response) -> Response {
     for error in &mut response.errors {
         let extensions = error
             .extensions
@@ -101,22 +81,27 @@ fn actual_cost(value: &Value) -> u64 {
     }
 }
 
-fn rate_key(request: &Request, ctx: &ExtensionContext<'_>) -> Option<String> {
-    let of = |data: &async_graphql::Data| {
+/// The request's key, else its websocket session's.
+fn rate_key(request: &Request, session: Option<&Data>) -> Option<String> {
+    let of = |data: &Data| {
         data.get(&std::any::TypeId::of::<RateKey>())
             .and_then(|d| d.downcast_ref::<RateKey>())
             .map(|k| k.0.clone())
     };
-    of(&request.data).or_else(|| of(ctx.session_data))
+    of(&request.data).or_else(|| session.and_then(of))
 }
 
-impl LimitsExtension {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Charge> {
-        self.charge.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The checks, in order: parse, method, cost and depth, the bucket.
-    fn admit(&self, request: &mut Request, key: Option<&str>) -> ServerResult<()> {
+impl Limits {
+    /// The checks, in order: parse, method, cost and depth, the bucket;
+    /// `charge` says what was asked and whom to charge, refused or not.
+    pub fn admit(
+        &self,
+        request: &mut Request,
+        session: Option<&Data>,
+        charge: &mut Charge,
+    ) -> ServerResult<()> {
+        let key = rate_key(request, session);
+        charge.key.clone_from(&key);
         let operation = request.operation_name.clone();
         let by_get = request
             .data
@@ -126,17 +111,14 @@ impl LimitsExtension {
         let measured = request.parsed_query().map(|doc| {
             let mutation = selected_operation(doc, operation.as_deref())
                 .is_some_and(|op| op.node.ty == OperationType::Mutation);
-            let measured = self
-                .limits
-                .model
-                .measure(doc, operation.as_deref(), &variables);
+            let measured = self.model.measure(doc, operation.as_deref(), &variables);
             (mutation, measured)
         });
         request.variables = variables;
         let (mutation, measured) =
             measured.map_err(|e| coded_server_error(e.message, BAD_USER_INPUT))?;
         if by_get && mutation {
-            self.lock().refused = true;
+            charge.refused = true;
             let mut error = coded_server_error("mutations are sent by POST", BAD_USER_INPUT);
             if let Some(ext) = error.extensions.as_mut() {
                 ext.set("allow", "POST");
@@ -148,10 +130,10 @@ impl LimitsExtension {
             return Ok(());
         };
         let measure = measured
-            .and_then(|m| m.check(self.limits.max_cost, self.limits.max_depth))
+            .and_then(|m| m.check(self.max_cost, self.max_depth))
             .map_err(|too| coded_server_error(too.to_string(), QUERY_TOO_COMPLEX));
         let measure = match measure {
-            Ok(m) if m.introspects && !self.limits.introspection => Err(coded_server_error(
+            Ok(m) if m.introspects && !self.introspection => Err(coded_server_error(
                 "introspection is turned off on this server",
                 BAD_USER_INPUT,
             )),
@@ -160,13 +142,12 @@ impl LimitsExtension {
         let measure = match measure {
             Ok(m) => m,
             Err(e) => {
-                self.lock().refused = true;
+                charge.refused = true;
                 return Err(e);
             }
         };
-        let mut charge = self.lock();
         charge.requested = measure.cost;
-        let (Some(limiter), Some(key)) = (&self.limits.limiter, key) else {
+        let (Some(limiter), Some(key)) = (&self.limiter, key.as_deref()) else {
             return Ok(());
         };
         match limiter.admit(key, measure.cost, Instant::now()) {
@@ -194,16 +175,13 @@ impl LimitsExtension {
     }
 
     /// `extensions.cost`, charging the bucket what the answer cost.
-    fn report(&self, response: &mut Response) {
-        let mut charge = self.lock();
+    pub fn report(&self, charge: &mut Charge, response: &mut Response) {
         let actual = if charge.refused {
             0
         } else {
             actual_cost(&response.data)
         };
-        if let (Some(limiter), Some(key), false) =
-            (&self.limits.limiter, &charge.key, charge.refused)
-        {
+        if let (Some(limiter), Some(key), false) = (&self.limiter, &charge.key, charge.refused) {
             charge.throttle = Some(limiter.charge(key, actual, Instant::now()));
         }
         let throttle = charge.throttle.map(|t| {
@@ -221,35 +199,5 @@ impl LimitsExtension {
         response
             .extensions
             .insert("cost".into(), Value::from_json(cost).unwrap_or(Value::Null));
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for LimitsExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = tag(next.run(ctx).await);
-        self.report(&mut response);
-        response
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream).map(tag).boxed()
-    }
-
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let key = rate_key(&request, ctx);
-        self.lock().key.clone_from(&key);
-        self.admit(&mut request, key.as_deref())?;
-        next.run(ctx, request).await
     }
 }

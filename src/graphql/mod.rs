@@ -4,6 +4,7 @@
 //! is decided here.
 
 pub mod agency;
+pub mod api;
 pub mod connection;
 pub mod cost;
 pub mod creator;
@@ -57,26 +58,26 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, subscription::Subscriptio
 /// Query text the persisted-query cache holds at most.
 pub const PERSISTED_QUERY_BYTES: usize = 32 * 1024 * 1024;
 
-/// The schema served over HTTP, with the domain and the query limits.
-pub fn build_schema(domain: Domain, limits: &LimitArgs) -> AppSchema {
-    let extension = limits::Limits::new(
-        &sdl(),
-        RateLimiter::new(limits.rate_limit_capacity, limits.rate_limit_restore),
-        limits,
-    );
-    // Persisted queries first: observation names, and the limits measure,
-    // the document they stand for; observation before the limits, so it
-    // counts what they refuse.
-    let builder = builder()
-        .extension(persisted::PersistedQueries::new(PERSISTED_QUERY_BYTES))
-        .extension(observe::Observe(domain.metrics.clone()))
-        .extension(extension)
-        .data(domain);
-    if limits.no_introspection {
+/// The schema served over HTTP and websockets, with the domain, and what
+/// every operation passes through on its way in and out.
+pub fn build_api(domain: Domain, limits: &LimitArgs) -> api::Api {
+    let metrics = domain.metrics.clone();
+    let builder = builder().data(domain);
+    let schema = if limits.no_introspection {
         builder.disable_introspection().finish()
     } else {
         builder.finish()
-    }
+    };
+    api::Api::new(
+        schema,
+        persisted::PersistedQueries::new(PERSISTED_QUERY_BYTES),
+        limits::Limits::new(
+            &sdl(),
+            RateLimiter::new(limits.rate_limit_capacity, limits.rate_limit_restore),
+            limits,
+        ),
+        metrics,
+    )
 }
 
 /// The SDL that `schema.graphql` holds.

@@ -1,43 +1,19 @@
-//! Every operation, by HTTP or websocket, counted and timed by name and
-//! outcome, its name put on the request's log span, and each running
-//! subscription held in a gauge: one async-graphql extension, placed
-//! after persisted queries (it names the document a hash stands for) and
-//! before the limits (it counts what they refuse).
+//! Every operation counted and timed by its name and outcome, and its
+//! name put on the request's log span ([`super::api`] calls these for
+//! every operation).
 
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::Duration;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextSubscribe,
-};
 use async_graphql::parser::types::DocumentOperations;
-use async_graphql::{Request, Response, ServerResult, Value};
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
+use async_graphql::{Request, Response, Value};
 
 use super::error::RATE_LIMITED;
-use crate::metrics::{GaugeGuard, Metrics};
+use crate::metrics::Metrics;
 
 /// The label of an operation without a name.
 pub const ANONYMOUS: &str = "anonymous";
 /// The label of a request whose document could not be read.
 pub const UNPARSED: &str = "unparsed";
-
-pub struct Observe(pub Arc<Metrics>);
-
-impl ExtensionFactory for Observe {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ObserveExtension {
-            metrics: self.0.clone(),
-            operation: Mutex::new(None),
-        })
-    }
-}
-
-struct ObserveExtension {
-    metrics: Arc<Metrics>,
-    operation: Mutex<Option<String>>,
-}
 
 /// `ok`, or the code of the first error.
 fn outcome(response: &Response) -> &str {
@@ -67,50 +43,18 @@ fn operation_name(request: &mut Request) -> String {
     found.map_or_else(|| UNPARSED.to_owned(), |name| name.to_string())
 }
 
-#[async_trait::async_trait]
-impl Extension for ObserveExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let started = Instant::now();
-        let response = next.run(ctx).await;
-        let operation = self
-            .operation
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .unwrap_or_else(|| UNPARSED.to_owned());
-        let outcome = outcome(&response);
-        if outcome == RATE_LIMITED {
-            self.metrics.rate_limited.inc();
-        }
-        self.metrics
-            .observe_request(&operation, outcome, started.elapsed());
-        response
-    }
+/// The selected operation's name, also recorded on the log span.
+pub fn name(request: &mut Request) -> String {
+    let name = operation_name(request);
+    tracing::Span::current().record("operation", name.as_str());
+    name
+}
 
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        let running = GaugeGuard::hold(&self.metrics.subscriptions_active);
-        next.run(ctx, stream)
-            .map(move |response| {
-                let _ = &running;
-                response
-            })
-            .boxed()
+/// Counts and times one answered operation.
+pub fn record(metrics: &Metrics, operation: &str, response: &Response, elapsed: Duration) {
+    let outcome = outcome(response);
+    if outcome == RATE_LIMITED {
+        metrics.rate_limited.inc();
     }
-
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let name = operation_name(&mut request);
-        tracing::Span::current().record("operation", name.as_str());
-        *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = Some(name);
-        next.run(ctx, request).await
-    }
+    metrics.observe_request(operation, outcome, elapsed);
 }

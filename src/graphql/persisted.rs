@@ -8,9 +8,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
-};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Request, ServerResult};
 use sha2::{Digest, Sha256};
@@ -104,12 +101,6 @@ impl PersistedQueries {
     }
 }
 
-impl ExtensionFactory for PersistedQueries {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(self.clone())
-    }
-}
-
 /// The hash a request names, if it uses the protocol.
 fn persisted_hash(request: &mut Request) -> ServerResult<Option<String>> {
     let Some(value) = request.extensions.remove("persistedQuery") else {
@@ -132,16 +123,12 @@ fn persisted_hash(request: &mut Request) -> ServerResult<Option<String>> {
     Ok(Some(hash.to_ascii_lowercase()))
 }
 
-#[async_trait::async_trait]
-impl Extension for PersistedQueries {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let Some(hash) = persisted_hash(&mut request)? else {
-            return next.run(ctx, request).await;
+impl PersistedQueries {
+    /// Puts the document a hash stands for into the request, or registers
+    /// the query sent with its hash; a request without one is left alone.
+    pub fn resolve(&self, request: &mut Request) -> ServerResult<()> {
+        let Some(hash) = persisted_hash(request)? else {
+            return Ok(());
         };
         if request.query.is_empty() {
             let document = self.get(&hash).ok_or_else(|| {
@@ -163,7 +150,7 @@ impl Extension for PersistedQueries {
             let document = request.parsed_query()?.clone();
             self.put(hash, document, bytes);
         }
-        next.run(ctx, request).await
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_graphql::Executor;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -26,15 +27,16 @@ use crate::auth::TokenKeys;
 use crate::config::LimitArgs;
 use crate::domain::index::RankingIndex;
 use crate::domain::{Principal, Viewer};
+use crate::graphql::Loaders;
+use crate::graphql::api::Api;
 use crate::graphql::error::{BAD_USER_INPUT, UNAUTHENTICATED};
 use crate::graphql::limits::RateKey;
-use crate::graphql::{AppSchema, Loaders};
 use crate::metrics::{self, Metrics, Snapshot};
 use over_http::Answer;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub schema: AppSchema,
+    pub api: Api,
     pub db: DatabaseConnection,
     pub keys: TokenKeys,
     pub sockets: Sockets,
@@ -223,7 +225,7 @@ async fn graphql(
     };
     let key = rate_key(&viewer, peer.map(|Extension(ConnectInfo(addr))| addr));
     let request = request.data(key).data(viewer).data(Loaders::new(&state.db));
-    over_http::respond(answer, state.schema.execute(request).await)
+    over_http::respond(answer, state.api.execute(request).await)
 }
 
 /// Whose bucket a request draws on: the token's subject, else the client's

@@ -195,7 +195,7 @@ fn build(
 
 /// Whether the operation the request selects is a mutation (a document
 /// that does not parse, or a persisted query named by its hash only, is
-/// left to the schema: its limits extension refuses mutations by GET too).
+/// left to the limits, which refuse mutations by GET too).
 fn selects_mutation(request: &async_graphql::Request) -> bool {
     let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
         return false;
@@ -221,7 +221,7 @@ pub fn respond(answer: Answer, response: async_graphql::Response) -> Response {
                 _ => None,
             })
     };
-    // The limits extension marks a mutation that came by GET (persisted,
+    // The limits mark a mutation that came by GET (persisted,
     // so only the schema could tell) with the method to use.
     let by_get_refused = response.errors.iter().any(|e| {
         e.extensions

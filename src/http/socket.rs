@@ -136,7 +136,7 @@ async fn serve(
     let input = futures_util::stream::unfold(from_client, |mut rx| async move {
         rx.recv().await.map(|m| (m, rx))
     });
-    let mut protocol = ProtocolHandler::new(state.schema.clone(), input, protocol)
+    let mut protocol = ProtocolHandler::new(state.api.clone(), input, protocol)
         .connection_data(data)
         .boxed();
     let expiry = tokio::time::sleep(expires_at.map_or(Duration::MAX / 4, |at| {
