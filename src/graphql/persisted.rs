@@ -4,6 +4,10 @@
 //! and hash plus query registers the query. The cache is bounded in bytes
 //! of query text (least recently used out first), not in entries: one
 //! megabyte-sized query must not count as one of ten thousand small ones.
+//!
+//! A query sent in full is remembered by its hash as well: most clients
+//! send the same few documents, parsing one is a large share of a small
+//! request's time, and the hash alone then works for it too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -101,6 +105,15 @@ impl PersistedQueries {
     }
 }
 
+fn sha256_hex(text: &str) -> String {
+    let mut hex = String::with_capacity(64);
+    for byte in Sha256::digest(text.as_bytes()) {
+        use std::fmt::Write;
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
 /// The hash a request names, if it uses the protocol.
 fn persisted_hash(request: &mut Request) -> ServerResult<Option<String>> {
     let Some(value) = request.extensions.remove("persistedQuery") else {
@@ -128,6 +141,7 @@ impl PersistedQueries {
     /// the query sent with its hash; a request without one is left alone.
     pub fn resolve(&self, request: &mut Request) -> ServerResult<()> {
         let Some(hash) = persisted_hash(request)? else {
+            self.remember(request);
             return Ok(());
         };
         if request.query.is_empty() {
@@ -136,11 +150,7 @@ impl PersistedQueries {
             })?;
             request.set_parsed_query(document);
         } else {
-            let digest: String = Sha256::digest(request.query.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            if digest != hash {
+            if sha256_hex(&request.query) != hash {
                 return Err(coded_server_error(
                     "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query",
                     BAD_USER_INPUT,
@@ -151,6 +161,22 @@ impl PersistedQueries {
             self.put(hash, document, bytes);
         }
         Ok(())
+    }
+
+    /// A query sent in full: its document from the cache when it was seen
+    /// before, else parsed and kept (a document that does not parse is
+    /// left to the schema, which says why).
+    fn remember(&self, request: &mut Request) {
+        if request.query.is_empty() {
+            return;
+        }
+        let hash = sha256_hex(&request.query);
+        if let Some(document) = self.get(&hash) {
+            request.set_parsed_query(document);
+        } else if let Ok(document) = request.parsed_query() {
+            let document = document.clone();
+            self.put(hash, document, request.query.len());
+        }
     }
 }
 

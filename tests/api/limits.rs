@@ -392,3 +392,46 @@ async fn a_persisted_mutation_by_get_is_refused() {
         "run once, by POST"
     );
 }
+
+/// A query sent once in full is remembered by its hash: the hash alone
+/// then runs it, by POST and by GET.
+#[tokio::test]
+async fn a_query_sent_in_full_can_then_be_sent_by_its_hash() {
+    use sha2::Digest;
+    let app = spawn_app().await;
+    let query = "{ agencies { totalCount } }";
+    let hash: String = sha2::Sha256::digest(query.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let persisted = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
+    let url = format!("{}/graphql", app.base);
+    let by_hash = async || -> Value {
+        app.client
+            .post(&url)
+            .json(&json!({"extensions": persisted}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        by_hash().await["errors"][0]["message"],
+        "PersistedQueryNotFound"
+    );
+    app.gql(None, query, json!({})).await.assert_ok();
+    assert_eq!(by_hash().await["data"]["agencies"]["totalCount"], 0);
+    let by_get: Value = app
+        .client
+        .get(&url)
+        .query(&[("extensions", persisted.to_string())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_get["data"]["agencies"]["totalCount"], 0);
+}

@@ -7,6 +7,7 @@ mod battery;
 mod cli;
 mod concurrency;
 mod conformance;
+mod database;
 mod demo;
 mod events;
 mod explorer;
