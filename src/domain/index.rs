@@ -294,7 +294,7 @@ impl RankingIndex {
         let fresh_cursor = start_of_log(db, self.0.order).await?;
         // In keyset batches: memory stays bounded by a batch of rows rather
         // than by the whole table.
-        let mut index = Index::new();
+        let mut index = Index::for_bulk_load();
         let mut last: Option<Uuid> = None;
         loop {
             let mut batch = rankable().order_by_asc(creator::Column::Id);
@@ -316,6 +316,7 @@ impl RankingIndex {
                 break;
             }
         }
+        index.group_by_region();
         index.shrink_to_fit();
         *self.0.index.write().unwrap_or_else(|e| e.into_inner()) = index;
         *cursor = fresh_cursor;

@@ -67,6 +67,40 @@ pub(super) struct Hot {
     pub signals: Vec<[u16; STATIC_SIGNALS]>,
 }
 
+impl Hot {
+    fn swap(&mut self, a: usize, b: usize) {
+        self.ids.swap(a, b);
+        self.languages.swap(a, b);
+        self.categories.swap(a, b);
+        self.primary.swap(a, b);
+        self.region.swap(a, b);
+        self.live_days.swap(a, b);
+        self.adult_on.swap(a, b);
+        self.since.swap(a, b);
+        self.followers.swap(a, b);
+        self.avg_viewers.swap(a, b);
+        self.signals.swap(a, b);
+    }
+
+    /// Every array reordered so that slot `i` holds what slot `order[i]` held.
+    fn permute(&mut self, order: &[u32]) {
+        fn gather<T: Copy>(v: &mut Vec<T>, order: &[u32]) {
+            *v = order.iter().map(|&s| v[s as usize]).collect();
+        }
+        gather(&mut self.ids, order);
+        gather(&mut self.languages, order);
+        gather(&mut self.categories, order);
+        gather(&mut self.primary, order);
+        gather(&mut self.region, order);
+        gather(&mut self.live_days, order);
+        gather(&mut self.adult_on, order);
+        gather(&mut self.since, order);
+        gather(&mut self.followers, order);
+        gather(&mut self.avg_viewers, order);
+        gather(&mut self.signals, order);
+    }
+}
+
 /// What only the creators of a result page need.
 pub(super) struct Cold {
     pub languages: Box<[u16]>,
@@ -197,6 +231,11 @@ impl std::fmt::Display for Footprint {
 /// The rankable creators: discoverable and in no agency. Whether one is a
 /// candidate for a given agency (region, age, invitations) is decided per
 /// query, in the scan.
+///
+/// Slots are grouped by region, so a query reads only its regions' slots
+/// (agencies recruit within their regions: the largest market's agency
+/// reads a third of the index). Keeping them grouped costs an insert or a
+/// removal one swap per region after the creator's.
 #[derive(Default)]
 pub struct Index {
     pub(super) hot: Hot,
@@ -205,6 +244,10 @@ pub struct Index {
     pub(super) regions: Interner,
     pub(super) languages: Interner,
     slots: HashMap<Uuid, u32>,
+    /// Region `r` holds slots `region_starts[r]..region_starts[r + 1]`.
+    /// Empty while a bulk load appends creators as they come, until
+    /// [`Index::group_by_region`].
+    region_starts: Vec<u32>,
 }
 
 /// Days since the Unix epoch.
@@ -222,15 +265,122 @@ pub(super) fn category_index(c: Category) -> u8 {
 
 impl Index {
     pub fn new() -> Self {
+        Self {
+            region_starts: vec![0],
+            ..Self::default()
+        }
+    }
+
+    /// An empty index for a bulk load: creators are appended as they come
+    /// (every slot is scanned meanwhile), then [`Index::group_by_region`]
+    /// groups them once.
+    pub fn for_bulk_load() -> Self {
         Self::default()
     }
 
     pub fn from_records(records: impl IntoIterator<Item = CreatorRecord>) -> Self {
-        let mut index = Self::new();
+        let mut index = Self::for_bulk_load();
         for record in records {
             index.upsert(record);
         }
+        index.group_by_region();
         index
+    }
+
+    fn grouped(&self) -> bool {
+        !self.region_starts.is_empty()
+    }
+
+    /// Groups the slots by region (after a bulk load), keeping their order
+    /// within each region.
+    pub fn group_by_region(&mut self) {
+        let n = self.len();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_by_key(|&s| self.hot.region[s as usize]);
+        self.hot.permute(&order);
+        let mut cold: Vec<Option<Cold>> = std::mem::take(&mut self.cold)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.cold = order
+            .iter()
+            .map(|&s| cold[s as usize].take().expect("a permutation"))
+            .collect();
+        self.names.spans = order
+            .iter()
+            .map(|&s| self.names.spans[s as usize])
+            .collect();
+        for (slot, id) in self.hot.ids.iter().enumerate() {
+            self.slots.insert(Uuid::from_u128(*id), slot as u32);
+        }
+        let regions = self.regions.codes.len();
+        let mut starts = vec![0u32; regions + 1];
+        for region in &self.hot.region {
+            starts[usize::from(*region) + 1] += 1;
+        }
+        for r in 0..regions {
+            starts[r + 1] += starts[r];
+        }
+        self.region_starts = starts;
+    }
+
+    /// The slot ranges holding these regions (a bit per interned region
+    /// id), adjacent ones merged; the whole index while it is not grouped.
+    pub(super) fn region_ranges(&self, regions: &[u64; 4]) -> Vec<(usize, usize)> {
+        if !self.grouped() {
+            return vec![(0, self.len())];
+        }
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        for r in 0..self.region_starts.len() - 1 {
+            if (regions[r / 64] >> (r % 64)) & 1 == 0 {
+                continue;
+            }
+            let (start, end) = (
+                self.region_starts[r] as usize,
+                self.region_starts[r + 1] as usize,
+            );
+            match ranges.last_mut() {
+                Some(last) if last.1 == start => last.1 = end,
+                _ if start < end => ranges.push((start, end)),
+                _ => {}
+            }
+        }
+        ranges
+    }
+
+    /// Panics unless every region's slots hold that region's creators and
+    /// the id map points at each creator's slot.
+    #[cfg(test)]
+    pub(super) fn assert_grouped_by_region(&self) {
+        assert!(self.grouped());
+        assert_eq!(self.region_starts.len(), self.regions.codes.len() + 1);
+        assert_eq!(*self.region_starts.last().unwrap() as usize, self.len());
+        for r in 0..self.region_starts.len() - 1 {
+            let (from, to) = (self.region_starts[r], self.region_starts[r + 1]);
+            assert!(from <= to);
+            for s in from..to {
+                assert_eq!(usize::from(self.hot.region[s as usize]), r, "slot {s}");
+            }
+        }
+        assert_eq!(self.slots.len(), self.len());
+        for (s, id) in self.hot.ids.iter().enumerate() {
+            assert_eq!(self.slots[&Uuid::from_u128(*id)] as usize, s);
+        }
+    }
+
+    /// Swaps what two slots hold, the id map included.
+    fn swap_slots(&mut self, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        self.hot.swap(a, b);
+        self.cold.swap(a, b);
+        self.names.spans.swap(a, b);
+        for s in [a, b] {
+            if let Some(slot) = self.slots.get_mut(&Uuid::from_u128(self.hot.ids[s])) {
+                *slot = s as u32;
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -264,6 +414,18 @@ impl Index {
         }
         // ISO 3166-1 has 249 codes, so every valid region fits in a byte.
         let region = u8::try_from(self.regions.intern(&r.region)).unwrap_or(u8::MAX);
+        if self.grouped() {
+            while self.region_starts.len() <= self.regions.codes.len() {
+                self.region_starts.push(offset(self.len()));
+            }
+            // Another region: out of the old one's slots, into the new one's.
+            if self
+                .slot_of(r.id)
+                .is_some_and(|s| self.hot.region[s] != region)
+            {
+                self.remove(r.id);
+            }
+        }
         let categories = r.categories.iter().fold(0u16, |m, c| m | category_bit(*c));
         let primary = r.categories.first().map_or(0, |c| category_index(*c));
         let signals = [
@@ -318,7 +480,24 @@ impl Index {
                 self.cold.push(cold);
                 self.names.push(&r.handle, &r.display_name);
                 self.slots.insert(r.id, slot);
+                if self.grouped() {
+                    self.move_last_into(usize::from(region));
+                }
             }
+        }
+    }
+
+    /// Moves the creator just appended into its region's slots: each later
+    /// region hands its first slot to the end of its range.
+    fn move_last_into(&mut self, region: usize) {
+        let regions = self.region_starts.len() - 1;
+        self.region_starts[regions] += 1;
+        let mut at = self.len() - 1;
+        for q in (region + 1..regions).rev() {
+            let first = self.region_starts[q] as usize;
+            self.swap_slots(at, first);
+            at = first;
+            self.region_starts[q] += 1;
         }
     }
 
@@ -328,7 +507,27 @@ impl Index {
         let Some(slot) = self.slots.remove(&id) else {
             return false;
         };
-        let s = slot as usize;
+        let mut hole = slot as usize;
+        if self.grouped() {
+            // The hole moves to the end of its region's slots, then each
+            // later region's last slot fills it, down to the last slot.
+            let region = usize::from(self.hot.region[hole]);
+            let regions = self.region_starts.len() - 1;
+            for q in region..regions {
+                let last = self.region_starts[q + 1] as usize - 1;
+                self.swap_slots(hole, last);
+                hole = last;
+                if q > region {
+                    self.region_starts[q] -= 1;
+                }
+            }
+            self.region_starts[regions] -= 1;
+        }
+        self.swap_remove_slot(hole);
+        true
+    }
+
+    fn swap_remove_slot(&mut self, s: usize) {
         let h = &mut self.hot;
         h.ids.swap_remove(s);
         h.languages.swap_remove(s);
@@ -344,9 +543,8 @@ impl Index {
         self.cold.swap_remove(s);
         self.names.swap_remove(s);
         if let Some(moved) = h.ids.get(s) {
-            self.slots.insert(Uuid::from_u128(*moved), slot);
+            self.slots.insert(Uuid::from_u128(*moved), s as u32);
         }
-        true
     }
 
     /// Everything the index holds of each creator, by id, in words that
@@ -405,6 +603,7 @@ impl Index {
         self.names.text.shrink_to_fit();
         self.names.spans.shrink_to_fit();
         self.slots.shrink_to_fit();
+        self.region_starts.shrink_to_fit();
     }
 
     pub fn footprint(&self) -> Footprint {

@@ -625,20 +625,27 @@ impl Collector for PerCategory {
 }
 
 impl Index {
-    /// Scans every slot in parallel chunks: counts the candidates and
-    /// offers each one that comes after `after` to the chunk's collector.
+    /// Scans the slots of the query's regions in parallel chunks: counts
+    /// the candidates and offers each one that comes after `after` to the
+    /// chunk's collector.
     fn scan<C: Collector>(
         &self,
         plan: &Plan,
         after: Option<Key>,
         empty: impl Fn() -> C + Sync,
     ) -> (u64, C) {
-        let n = self.len();
-        (0..n.div_ceil(CHUNK))
+        let chunks: Vec<(usize, usize)> = self
+            .region_ranges(&plan.regions)
+            .into_iter()
+            .flat_map(|(from, to)| {
+                (from..to)
+                    .step_by(CHUNK)
+                    .map(move |start| (start, (start + CHUNK).min(to)))
+            })
+            .collect();
+        chunks
             .into_par_iter()
-            .map(|chunk| {
-                let start = chunk * CHUNK;
-                let end = (start + CHUNK).min(n);
+            .map(|(start, end)| {
                 let mut collector = empty();
                 let mut count = 0u64;
                 let excluded = {

@@ -485,3 +485,41 @@ fn contents_ignore_build_order_but_not_data() {
     churned.remove(records[5].id);
     assert_eq!(churned.contents().len(), 299);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Creators added, moved between regions and removed one at a time
+    /// leave the index grouped by region and equal to a fresh load of the
+    /// same creators: the same contents and the same ranking.
+    #[test]
+    fn changes_one_at_a_time_keep_the_index_a_fresh_load(
+        loaded in 0u128..200,
+        ops in proptest::collection::vec((0u128..300, 0usize..REGIONS.len(), 0u8..4), 0..400),
+        seed in any::<u64>(),
+    ) {
+        let mut live: std::collections::BTreeMap<Uuid, CreatorRecord> =
+            (0..loaded).map(|n| record(n, seed)).map(|r| (r.id, r)).collect();
+        let mut index = Index::from_records(live.values().cloned());
+        for (n, region, op) in ops {
+            let mut r = record(n, seed ^ u64::from(op));
+            r.region = REGIONS[region].into();
+            if op == 0 {
+                prop_assert_eq!(index.remove(r.id), live.remove(&r.id).is_some());
+            } else {
+                live.insert(r.id, r.clone());
+                index.upsert(r);
+            }
+        }
+        index.assert_grouped_by_region();
+        let fresh = Index::from_records(live.values().cloned());
+        prop_assert_eq!(index.contents(), fresh.contents());
+        let (agency, filter) = (agency(), Filter::default());
+        let ranked = |index: &Index| {
+            let page = index.rank(&request(&agency, &filter, 50, None)).unwrap();
+            let items: Vec<(Uuid, f32)> = page.items.iter().map(|r| (r.id, r.score)).collect();
+            (page.total_candidates, items)
+        };
+        prop_assert_eq!(ranked(&index), ranked(&fresh));
+    }
+}
