@@ -1,19 +1,25 @@
 //! How the server connects to its database.
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use sea_orm::{ConnectionTrait, Statement};
 
 use crate::helpers::spawn_app;
 
+/// The one value a statement answers, in a column named `v`.
+async fn scalar<T: sea_orm::TryGetable>(db: &sea_orm::DatabaseConnection, sql: &str) -> T {
+    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<T>("", "v")
+        .unwrap()
+}
+
 async fn uses_tls(db: &sea_orm::DatabaseConnection) -> bool {
-    db.query_one_raw(Statement::from_string(
-        DatabaseBackend::Postgres,
-        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-    ))
+    scalar(
+        db,
+        "SELECT ssl AS v FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    )
     .await
-    .unwrap()
-    .unwrap()
-    .try_get::<bool>("", "ssl")
-    .unwrap()
 }
 
 /// TLS to a server on this machine protects nothing and costs every round
@@ -47,4 +53,21 @@ async fn a_local_postgresql_is_reached_without_tls_unless_the_url_asks() {
         let (db, _) = agency_center::db::connect(&url).await.unwrap();
         assert!(uses_tls(&db).await, "sslmode=require is kept");
     }
+}
+
+/// The bundled SQLite is built with the query planner stability guarantee
+/// (`.cargo/config.toml`): cached statements are not planned again on
+/// every run because a bound LIMIT changed.
+#[tokio::test]
+async fn sqlite_keeps_its_plans_across_bindings() {
+    let app = spawn_app().await;
+    if app.database_url.starts_with("postgres") {
+        return;
+    }
+    let found: i64 = scalar(
+        &app.db,
+        "SELECT count(*) AS v FROM pragma_compile_options WHERE compile_options = 'ENABLE_QPSG'",
+    )
+    .await;
+    assert_eq!(found, 1, "SQLite built without SQLITE_ENABLE_QPSG");
 }

@@ -322,19 +322,24 @@ async fn media_types_are_negotiated() {
     );
 }
 
+/// The `extensions` that name a query by its SHA-256 (Apollo's protocol).
+fn persisted_by_hash(query: &str) -> Value {
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(query.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    json!({"persistedQuery": {"version": 1, "sha256Hash": hash}})
+}
+
 /// A mutation named by its persisted hash alone still may not come by GET:
 /// only the schema knows what the hash names, and it refuses with 405.
 #[tokio::test]
 async fn a_persisted_mutation_by_get_is_refused() {
-    use sha2::Digest;
     let app = spawn_app().await;
     let admin = app.admin();
     let mutation = "mutation { createAgency(input: {slug: \"hashed\", name: \"Hashed\", regions: [\"FR\"], languages: [\"fr\"], specialties: [GAMING], capacity: 5}) { agency { id } } }";
-    let hash: String = sha2::Sha256::digest(mutation.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let persisted = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
+    let persisted = persisted_by_hash(mutation);
     // Unknown: PersistedQueryNotFound, 200, nothing ran.
     let url = format!("{}/graphql", app.base);
     let unknown: Value = app
@@ -397,14 +402,9 @@ async fn a_persisted_mutation_by_get_is_refused() {
 /// then runs it, by POST and by GET.
 #[tokio::test]
 async fn a_query_sent_in_full_can_then_be_sent_by_its_hash() {
-    use sha2::Digest;
     let app = spawn_app().await;
     let query = "{ agencies { totalCount } }";
-    let hash: String = sha2::Sha256::digest(query.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let persisted = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
+    let persisted = persisted_by_hash(query);
     let url = format!("{}/graphql", app.base);
     let by_hash = async || -> Value {
         app.client
