@@ -528,6 +528,9 @@ async fn read_by_transaction_ids(
     Ok(read)
 }
 
+/// A change-log row: position, creator, encoded event, stamp.
+type StampedChange = (i64, Option<Uuid>, Option<String>, DateTime<Utc>);
+
 async fn read_by_time_window(
     db: &DatabaseConnection,
     cursor: &LogCursor,
@@ -535,7 +538,7 @@ async fn read_by_time_window(
     let window = chrono::Duration::from_std(COMMIT_WINDOW).unwrap_or_default();
     let began = Utc::now();
     let since = cursor.read_at.unwrap_or(began) - window;
-    let rows: Vec<(i64, Option<Uuid>, Option<String>, DateTime<Utc>)> = change_log::Entity::find()
+    let rows: Vec<StampedChange> = change_log::Entity::find()
         .select_only()
         .columns([
             change_log::Column::Position,

@@ -32,17 +32,7 @@ async fn a_local_postgresql_is_reached_without_tls_unless_the_url_asks() {
         return;
     }
     assert!(!uses_tls(&app.db).await, "{}", app.database_url);
-    let server_ssl = app
-        .db
-        .query_one_raw(Statement::from_string(
-            DatabaseBackend::Postgres,
-            "SHOW ssl",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<String>("", "ssl")
-        .unwrap();
+    let server_ssl: String = scalar(&app.db, "SELECT current_setting('ssl') AS v").await;
     if server_ssl == "on" {
         let separator = if app.database_url.contains('?') {
             '&'
