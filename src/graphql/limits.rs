@@ -1,12 +1,11 @@
 //! The limits of public clients, applied by [`super::api`] to every
-//! operation, so POST, GET and websockets get the same: the cost and depth of the selected
-//! operation checked before anything runs (QUERY_TOO_COMPLEX), the caller's
-//! bucket asked for the requested cost (RATE_LIMITED) and charged the
-//! actual one, `extensions.cost` on every answer, and an `extensions.code`
-//! on every error async-graphql raised itself (parse, validation, input
-//! coercion: BAD_USER_INPUT).
+//! operation, so POST, GET and websockets get the same: the cost and depth
+//! of the selected operation checked before anything runs
+//! (QUERY_TOO_COMPLEX), the caller's bucket asked for the requested cost
+//! (RATE_LIMITED) and charged the actual one, `extensions.cost` on every
+//! answer, and an `extensions.code` on every error async-graphql raised
+//! itself (parse, validation, input coercion: BAD_USER_INPUT).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::parser::types::OperationType;
@@ -28,10 +27,9 @@ pub struct QueryByGet;
 pub struct RateKey(pub String);
 
 /// The limits' configuration, shared by every request.
-#[derive(Clone)]
 pub struct Limits {
-    model: Arc<CostModel>,
-    limiter: Option<Arc<RateLimiter>>,
+    model: CostModel,
+    limiter: Option<RateLimiter>,
     max_cost: u64,
     max_depth: u32,
     introspection: bool,
@@ -40,8 +38,8 @@ pub struct Limits {
 impl Limits {
     pub fn new(sdl: &str, limiter: Option<RateLimiter>, args: &LimitArgs) -> Self {
         Self {
-            model: Arc::new(CostModel::from_sdl(sdl)),
-            limiter: limiter.map(Arc::new),
+            model: CostModel::from_sdl(sdl),
+            limiter,
             max_cost: args.max_query_complexity,
             max_depth: args.max_query_depth,
             introspection: !args.no_introspection,

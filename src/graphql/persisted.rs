@@ -10,7 +10,7 @@
 //! request's time, and the hash alone then works for it too.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Request, ServerResult};
@@ -34,16 +34,15 @@ struct Cache {
 }
 
 /// The persisted documents of this instance, shared by every request.
-#[derive(Clone)]
 pub struct PersistedQueries {
-    cache: Arc<Mutex<Cache>>,
+    cache: Mutex<Cache>,
     max_bytes: usize,
 }
 
 impl PersistedQueries {
     pub fn new(max_bytes: usize) -> Self {
         Self {
-            cache: Arc::new(Mutex::new(Cache::default())),
+            cache: Mutex::new(Cache::default()),
             max_bytes,
         }
     }
