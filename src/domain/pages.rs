@@ -1,8 +1,8 @@
 //! Pages of a list for many parents at once: one statement per list for all
 //! the parents of a level (the invitations of twenty agencies, their
-//! members), each parent's keyset page cut by `ROW_NUMBER() OVER
-//! (PARTITION BY parent ...)`, which SQLite and PostgreSQL both run, and
-//! one grouped count when totals are asked for. Callers authorise each
+//! members), each parent's keyset page a `UNION ALL` part of its own,
+//! which SQLite and PostgreSQL both run, and one grouped count when totals
+//! are asked for. Callers authorise each
 //! parent first; the DataLoaders of the GraphQL layer batch the calls.
 
 use std::collections::HashMap;
@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::invitation::{self, Status};
 use entity::{creator, membership};
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, WindowStatement};
+use sea_orm::sea_query::{Alias, Asterisk, Order, Query, UnionType};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -53,31 +53,68 @@ pub struct PageArgs {
     pub with_total: bool,
 }
 
-const ROW: &str = "row_in_parent";
+/// Parents per statement: SQLite joins at most 500 SELECTs in one
+/// compound statement.
+const PARENTS_PER_STATEMENT: usize = 500;
 
-/// Keeps, of `inner`'s rows, the first `first + 1` of each parent in
-/// `order`: the page and whether another follows.
+/// One statement per chunk of `parents`: for each parent, `of_parent`'s
+/// rows filtered to that parent, the first `first + 1` in `order` (the page
+/// and whether another follows), joined by `UNION ALL`. Each part is an
+/// index range scan that stops after `first + 1` rows, however many rows
+/// a parent has; a window over all of them (`ROW_NUMBER() OVER (PARTITION
+/// BY parent)`) reads every one.
 fn per_parent(
-    mut inner: sea_orm::sea_query::SelectStatement,
-    parent: impl sea_orm::sea_query::IntoColumnRef + Clone,
+    of_parent: impl Fn(Uuid) -> sea_orm::sea_query::SelectStatement,
+    parents: &[Uuid],
     order_by: impl sea_orm::sea_query::IntoColumnRef + Clone,
     order: Order,
     first: u64,
-) -> sea_orm::sea_query::SelectStatement {
-    inner.expr_window_as(
-        Expr::cust("ROW_NUMBER()"),
-        WindowStatement::partition_by(parent)
-            .order_by(order_by, order)
-            .to_owned(),
-        Alias::new(ROW),
-    );
-    Query::select()
-        .column(Asterisk)
-        .from_subquery(inner, Alias::new("per_parent"))
-        .and_where(Expr::col(Alias::new(ROW)).lte(first + 1))
-        .to_owned()
+) -> Vec<sea_orm::sea_query::SelectStatement> {
+    let part = |parent: Uuid| {
+        let page = of_parent(parent)
+            .order_by(order_by.clone(), order.clone())
+            .limit(first + 1)
+            .to_owned();
+        // A part is wrapped: SQLite takes no ORDER BY or LIMIT on a
+        // compound's parts themselves.
+        Query::select()
+            .column(Asterisk)
+            .from_subquery(page, Alias::new("page"))
+            .to_owned()
+    };
+    parents
+        .chunks(PARENTS_PER_STATEMENT)
+        .map(|chunk| {
+            let mut statement = part(chunk[0]);
+            for parent in &chunk[1..] {
+                statement.union(UnionType::All, part(*parent));
+            }
+            statement
+        })
+        .collect()
 }
 
+/// Runs `statements`, their rows in `key` order (a compound statement's
+/// row order is not specified).
+async fn rows_of<M: FromQueryResult, K: Ord>(
+    db: &impl ConnectionTrait,
+    statements: Vec<sea_orm::sea_query::SelectStatement>,
+    key: impl Fn(&M) -> K,
+) -> Result<Vec<M>, DbErr> {
+    let backend = db.get_database_backend();
+    let mut rows = Vec::new();
+    for statement in statements {
+        rows.extend(
+            M::find_by_statement(backend.build(&statement))
+                .all(db)
+                .await?,
+        );
+    }
+    rows.sort_by_key(|row| key(row));
+    Ok(rows)
+}
+
+/// Cuts `rows`, in list order, into each parent's page of `first`.
 fn split<T>(rows: Vec<T>, first: u64, parent_of: impl Fn(&T) -> Uuid) -> HashMap<Uuid, Page<T>> {
     let mut pages: HashMap<Uuid, Page<T>> = HashMap::new();
     for row in rows {
@@ -101,34 +138,37 @@ pub async fn invitation_pages(
     args: PageArgs,
     now: DateTime<Utc>,
 ) -> Result<HashMap<Uuid, Page<invitation::Model>>, DbErr> {
-    let mut filter = Condition::all().add(parent.column().is_in(parents.iter().copied()));
+    let mut filter = Condition::all();
     if let Some(status) = status {
         filter = filter.add(status_condition(status, now));
     }
-    let mut inner = invitation::Entity::find().filter(filter.clone());
-    if let Some(after) = args.after {
-        inner = inner.filter(invitation::Column::Id.lt(after));
-    }
-    let outer = per_parent(
-        inner.into_query(),
-        parent.column(),
+    let of_parent = |id: Uuid| {
+        let mut page = invitation::Entity::find()
+            .filter(filter.clone())
+            .filter(parent.column().eq(id));
+        if let Some(after) = args.after {
+            page = page.filter(invitation::Column::Id.lt(after));
+        }
+        page.into_query()
+    };
+    let statements = per_parent(
+        of_parent,
+        parents,
         invitation::Column::Id,
         Order::Desc,
         args.first,
-    )
-    .order_by(invitation::Column::Id, Order::Desc)
-    .to_owned();
-    let rows = invitation::Entity::find()
-        .from_raw_sql(db.get_database_backend().build(&outer))
-        .all(db)
-        .await?;
+    );
+    let rows = rows_of(db, statements, |inv: &invitation::Model| {
+        std::cmp::Reverse(inv.id)
+    })
+    .await?;
     let mut pages = split(rows, args.first, |inv| parent.of(inv));
     if args.with_total {
         let counts: Vec<(Uuid, i64)> = invitation::Entity::find()
             .select_only()
             .column(parent.column())
             .column_as(invitation::Column::Id.count(), "n")
-            .filter(filter)
+            .filter(filter.add(parent.column().is_in(parents.iter().copied())))
             .group_by(parent.column())
             .into_tuple()
             .all(db)
@@ -146,24 +186,21 @@ pub async fn member_pages(
     agencies: &[Uuid],
     args: PageArgs,
 ) -> Result<HashMap<Uuid, Page<(Uuid, creator::Model)>>, DbErr> {
-    let of_agencies = membership::Column::AgencyId.is_in(agencies.iter().copied());
-    let mut inner = membership::Entity::find().filter(of_agencies.clone());
-    if let Some(after) = args.after {
-        inner = inner.filter(membership::Column::Id.gt(after));
-    }
-    let outer = per_parent(
-        inner.into_query(),
-        membership::Column::AgencyId,
+    let of_agency = |id: Uuid| {
+        let mut page = membership::Entity::find().filter(membership::Column::AgencyId.eq(id));
+        if let Some(after) = args.after {
+            page = page.filter(membership::Column::Id.gt(after));
+        }
+        page.into_query()
+    };
+    let statements = per_parent(
+        of_agency,
+        agencies,
         membership::Column::Id,
         Order::Asc,
         args.first,
-    )
-    .order_by(membership::Column::Id, Order::Asc)
-    .to_owned();
-    let memberships = membership::Entity::find()
-        .from_raw_sql(db.get_database_backend().build(&outer))
-        .all(db)
-        .await?;
+    );
+    let memberships = rows_of(db, statements, |m: &membership::Model| m.id).await?;
     let creators: HashMap<Uuid, creator::Model> = creator::Entity::find()
         .filter(creator::Column::Id.is_in(memberships.iter().map(|m| m.creator_id)))
         .all(db)
@@ -194,7 +231,7 @@ pub async fn member_pages(
             .select_only()
             .column(membership::Column::AgencyId)
             .column_as(membership::Column::Id.count(), "n")
-            .filter(of_agencies)
+            .filter(membership::Column::AgencyId.is_in(agencies.iter().copied()))
             .group_by(membership::Column::AgencyId)
             .into_tuple()
             .all(db)

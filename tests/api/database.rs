@@ -61,3 +61,33 @@ async fn sqlite_keeps_its_plans_across_bindings() {
     .await;
     assert_eq!(found, 1, "SQLite built without SQLITE_ENABLE_QPSG");
 }
+
+/// Connections share no lock in the bundled SQLite (`.cargo/config.toml`):
+/// no memory statistics behind a global mutex, and a page cache per
+/// connection instead of one behind a mutex for all.
+#[tokio::test]
+async fn sqlite_connections_share_no_global_lock() {
+    let app = spawn_app().await;
+    if app.database_url.starts_with("postgres") {
+        return;
+    }
+    let option = |name: &'static str| {
+        let db = app.db.clone();
+        async move {
+            let sql = format!(
+                "SELECT count(*) AS v FROM pragma_compile_options WHERE compile_options = '{name}'"
+            );
+            scalar::<i64>(&db, &sql).await
+        }
+    };
+    assert_eq!(
+        option("DEFAULT_MEMSTATUS=0").await,
+        1,
+        "memory statistics on"
+    );
+    assert_eq!(
+        option("ENABLE_MEMORY_MANAGEMENT").await,
+        0,
+        "one page cache shared by every connection"
+    );
+}
