@@ -145,3 +145,61 @@ async fn batched_pages_walk_each_parent_exactly() {
     }
     assert_eq!(seen, expected, "newest first, no gap, no repeat");
 }
+
+/// A level of more parents than SQLite joins in one compound statement
+/// (500) is split: 600 agencies' pages take two statements and one count,
+/// on both engines, and each page is still its own parent's newest first.
+#[tokio::test]
+async fn six_hundred_parents_take_two_statements_each_page_exact() {
+    use agency_center::domain::pages::{InvitationParent, PageArgs, invitation_pages};
+
+    let app = spawn_app().await;
+    let (_, a) = app.create_agency("many-a", &["FR"], 10).await;
+    let (_, b) = app.create_agency("many-b", &["FR"], 10).await;
+    let mut of_a = Vec::new();
+    for i in 0..3 {
+        let (_, c) = app.create_creator(&format!("many_{i}"), "FR").await;
+        of_a.push(app.insert_invitation(a, c).await);
+        if i == 0 {
+            app.insert_invitation(b, c).await;
+        }
+    }
+    of_a.reverse();
+    let mut parents = vec![a];
+    parents.extend((0..598).map(|_| uuid::Uuid::now_v7()));
+    parents.push(b);
+    let args = PageArgs {
+        first: 2,
+        after: None,
+        with_total: true,
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let before = app.statements.get();
+    let pages = invitation_pages(
+        &app.db,
+        InvitationParent::Agency,
+        &parents,
+        None,
+        args,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.statements.get() - before,
+        3,
+        "two pages' statements, one count"
+    );
+    assert_eq!(pages.len(), 600);
+    let page_a = &pages[&a];
+    let ids: Vec<_> = page_a.items.iter().map(|i| i.id).collect();
+    assert_eq!(ids, of_a[..2], "newest first");
+    assert!(page_a.has_next);
+    assert_eq!(page_a.total, 3);
+    let page_b = &pages[&b];
+    assert_eq!(
+        (page_b.items.len(), page_b.has_next, page_b.total),
+        (1, false, 1)
+    );
+    assert!(parents[1..599].iter().all(|p| pages[p].items.is_empty()));
+}
