@@ -128,6 +128,7 @@ impl Agency {
 
 /// Invitations an agency may still send in the rolling 24 hours.
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct InvitationQuota {
     pub daily_limit: i32,
     #[graphql(name = "usedLast24h")]
@@ -138,12 +139,14 @@ pub struct InvitationQuota {
 const MEMBERS_CURSOR: &str = "members";
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct AgencyEdge {
     pub cursor: String,
     pub node: Agency,
 }
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct AgencyConnection {
     pub edges: Vec<AgencyEdge>,
     pub page_info: PageInfo,
@@ -247,6 +250,7 @@ pub struct UpdateAgencyInput {
 }
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct AgencyPayload {
     pub agency: Option<Agency>,
     pub user_errors: Vec<UserError>,

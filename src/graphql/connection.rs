@@ -11,6 +11,7 @@ pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct PageInfo {
     pub has_next_page: bool,
     pub has_previous_page: bool,

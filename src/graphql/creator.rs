@@ -49,8 +49,11 @@ fn to_domain(categories: Vec<Category>) -> Vec<values::Category> {
 
 pub struct Creator(pub creator::Model);
 
+// `serial`: a dashboard resolves hundreds of creators, mostly their own
+// fields; `agency` and `invitations` asked together load one after the
+// other, each still one statement for all the creators of the page.
 /// A LIVE creator.
-#[Object]
+#[Object(serial)]
 impl Creator {
     pub async fn id(&self) -> ID {
         ids::encode(NodeKind::Creator, self.0.id)
@@ -120,12 +123,14 @@ impl Creator {
 }
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct CreatorEdge {
     pub cursor: String,
     pub node: Creator,
 }
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct CreatorConnection {
     pub edges: Vec<CreatorEdge>,
     pub page_info: PageInfo,
@@ -134,6 +139,7 @@ pub struct CreatorConnection {
 
 /// LIVE figures over the last 30 days (followers: current).
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct LiveStats {
     followers: i32,
     avg_viewers: f64,
@@ -242,6 +248,7 @@ pub struct CreatorStatsInput {
 }
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct CreatorPayload {
     pub creator: Option<Creator>,
     pub user_errors: Vec<UserError>,
@@ -260,6 +267,7 @@ impl CreatorPayload {
 }
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct UpsertStatsPayload {
     /// Rows written.
     pub updated: i32,
@@ -267,6 +275,7 @@ pub struct UpsertStatsPayload {
 }
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct DiscoverabilityPayload {
     pub creator: Option<Creator>,
     pub user_errors: Vec<UserError>,

@@ -96,6 +96,7 @@ pub enum UserErrorCode {
 
 /// A rule of the domain that refused the mutation. Nothing was changed.
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct UserError {
     pub code: UserErrorCode,
     /// Path into the input, when one field is at fault.

@@ -33,8 +33,11 @@ pub enum InvitationStatus {
 
 pub struct Invitation(pub invitation::Model);
 
+// `serial`: a page resolves hundreds of invitations, mostly their own
+// fields; `agency` and `creator` asked together load one after the
+// other, each still one statement for the whole page.
 /// An agency's invitation to a creator.
-#[Object]
+#[Object(serial)]
 impl Invitation {
     pub async fn id(&self) -> ID {
         ids::encode(NodeKind::Invitation, self.0.id)
@@ -89,12 +92,14 @@ fn dangling(what: &str) -> async_graphql::Error {
 }
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct InvitationEdge {
     pub cursor: String,
     pub node: Invitation,
 }
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct InvitationConnection {
     pub edges: Vec<InvitationEdge>,
     pub page_info: PageInfo,
@@ -150,6 +155,7 @@ pub async fn invitation_page(
 
 /// Whether an agency may invite a creator now, and if not, why.
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct Eligibility {
     pub creator_id: ID,
     pub invitable: bool,
@@ -224,6 +230,7 @@ pub struct SendInvitationInput {
 }
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct InvitationPayload {
     pub invitation: Option<Invitation>,
     pub user_errors: Vec<UserError>,

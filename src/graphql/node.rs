@@ -33,7 +33,7 @@ pub enum Role {
 
 /// Who the request is made as.
 #[derive(SimpleObject)]
-#[graphql(name = "Viewer")]
+#[graphql(name = "Viewer", serial)]
 pub struct ViewerInfo {
     pub role: Role,
     /// Set when role = CREATOR.

@@ -31,6 +31,7 @@ pub enum RankingSignal {
 
 /// One signal's part in a score.
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct ScoreComponent {
     pub signal: RankingSignal,
     /// The creator's normalised signal, 0..1.
@@ -42,6 +43,7 @@ pub struct ScoreComponent {
 }
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct RecommendationEdge {
     pub cursor: String,
     pub node: Creator,
@@ -56,6 +58,7 @@ pub struct RecommendationEdge {
 }
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct RecommendationConnection {
     pub edges: Vec<RecommendationEdge>,
     pub page_info: PageInfo,
