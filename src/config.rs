@@ -175,6 +175,16 @@ pub struct LimitArgs {
     /// operation and request id, and counted (humantime; 1ms to 1h).
     #[arg(long, env = "AGENCY_CENTER_SLOW_REQUEST_THRESHOLD", default_value = "1s", value_parser = slow_request_threshold)]
     pub slow_request_threshold: Duration,
+
+    /// Memory for answers kept for repeated queries (keys and JSON text,
+    /// in bytes; 0: every query runs). A kept answer is served only while
+    /// nothing changed, on any instance, since it was read.
+    #[arg(
+        long,
+        env = "AGENCY_CENTER_ANSWER_CACHE_BYTES",
+        default_value_t = 64 * 1024 * 1024
+    )]
+    pub answer_cache_bytes: u64,
 }
 
 fn slow_request_threshold(raw: &str) -> Result<Duration, String> {
@@ -196,6 +206,7 @@ impl Default for LimitArgs {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             slow_request_threshold: Duration::from_secs(1),
+            answer_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }

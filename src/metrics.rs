@@ -39,6 +39,23 @@ pub struct OperationLabel {
     pub operation: String,
 }
 
+/// What became of a query that could be answered from memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerOutcome {
+    /// Served from the kept answers.
+    Kept,
+    /// Run, and kept.
+    Read,
+    /// Run, not kept (errors, or it depends on the very moment).
+    NotKept,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AnswerLabel {
+    /// `kept`, `read` or `not_kept`.
+    pub outcome: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabel {
     /// `in_use` or `idle`.
@@ -53,6 +70,7 @@ pub struct Snapshot {
     pub pool_idle: usize,
     /// Since the index last applied the change log whole (None: never).
     pub index_sync_age: Option<Duration>,
+    pub kept_answer_bytes: u64,
 }
 
 pub struct Metrics {
@@ -71,6 +89,8 @@ pub struct Metrics {
     index_bytes: Gauge,
     pool: Family<PoolLabel, Gauge>,
     index_sync_age: Gauge<f64, AtomicU64>,
+    answers: Family<AnswerLabel, Counter>,
+    kept_answer_bytes: Gauge,
 }
 
 /// 1 ms to about 16 s, doubling.
@@ -166,6 +186,18 @@ impl Metrics {
             "Since the ranking index last applied the change log (what other instances committed); -1 before the first time",
             index_sync_age.clone(),
         );
+        let answers = Family::<AnswerLabel, Counter>::default();
+        registry.register(
+            "answers",
+            "Queries by HTTP that could be answered from memory: kept (served from memory), read (run and kept), not_kept",
+            answers.clone(),
+        );
+        let kept_answer_bytes = Gauge::default();
+        registry.register(
+            "kept_answer_bytes",
+            "Memory the kept answers hold",
+            kept_answer_bytes.clone(),
+        );
         Self {
             registry,
             requests,
@@ -182,7 +214,18 @@ impl Metrics {
             index_bytes,
             pool,
             index_sync_age,
+            answers,
+            kept_answer_bytes,
         }
+    }
+
+    pub fn count_answer(&self, outcome: AnswerOutcome) {
+        let outcome = match outcome {
+            AnswerOutcome::Kept => "kept",
+            AnswerOutcome::Read => "read",
+            AnswerOutcome::NotKept => "not_kept",
+        };
+        self.answers.get_or_create(&AnswerLabel { outcome }).inc();
     }
 
     /// Counts one answered operation.
@@ -225,6 +268,8 @@ impl Metrics {
             .set(gauge(idle));
         self.index_sync_age
             .set(now.index_sync_age.map_or(-1.0, |d| d.as_secs_f64()));
+        self.kept_answer_bytes
+            .set(i64::try_from(now.kept_answer_bytes).unwrap_or(i64::MAX));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
@@ -259,6 +304,7 @@ mod tests {
             pool_size: 4,
             pool_idle: 1,
             index_sync_age: None,
+            kept_answer_bytes: 0,
         }
     }
 

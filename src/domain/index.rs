@@ -17,9 +17,17 @@
 //!
 //! All refreshes run under one async mutex, so a refresh that read older
 //! rows can never overwrite one that read newer rows; rankings only take
-//! the index's read lock.
+//! the index's read lock. Callers that ask for a catch-up while one is
+//! under way share the next one: a read of the log begun after they asked
+//! answers for all of them, so a burst of requests costs one statement.
+//!
+//! The index also counts the changes this instance has seen
+//! ([`RankingIndex::changes_seen`]): its own commits and every change-log
+//! read that found something new. What holds a copy of the database, such
+//! as the API's answer cache, compares that count to know it is current.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
@@ -106,12 +114,17 @@ struct LogCursor {
     applied: HashSet<i64>,
     /// Time window: when the last read began.
     read_at: Option<DateTime<Utc>>,
+    /// The number of the catch-up this cursor came from (see
+    /// [`Shared::catch_ups_begun`]).
+    catch_up: u64,
 }
 
 /// One read of the change log: what to apply, and where the reader then stands.
 struct LogRead {
     creators: Vec<Uuid>,
     events: Vec<String>,
+    /// Some row was new to this instance.
+    changed: bool,
     next: LogCursor,
 }
 
@@ -131,6 +144,11 @@ struct Shared {
     /// When the log was last applied whole, readable without waiting for
     /// a catch-up that holds `log`.
     synced_at: std::sync::Mutex<Option<Instant>>,
+    /// Catch-ups begun so far, each numbered by this count as it begins.
+    catch_ups_begun: AtomicU64,
+    /// Changes this instance has seen: local commits and log reads that
+    /// found a new row.
+    changes_seen: AtomicU64,
 }
 
 /// What loading the index took.
@@ -258,6 +276,8 @@ impl RankingIndex {
             order,
             log: tokio::sync::Mutex::new(LogCursor::default()),
             synced_at: std::sync::Mutex::new(None),
+            catch_ups_begun: AtomicU64::new(0),
+            changes_seen: AtomicU64::new(0),
         }))
     }
 
@@ -291,7 +311,8 @@ impl RankingIndex {
 
     /// Replaces the index with a fresh read of the database.
     async fn rebuild(&self, cursor: &mut LogCursor, db: &DatabaseConnection) -> Result<(), DbErr> {
-        let fresh_cursor = start_of_log(db, self.0.order).await?;
+        let mut fresh_cursor = start_of_log(db, self.0.order).await?;
+        fresh_cursor.catch_up = self.begin_catch_up();
         // In keyset batches: memory stays bounded by a batch of rows rather
         // than by the whole table.
         let mut index = Index::for_bulk_load();
@@ -320,8 +341,29 @@ impl RankingIndex {
         index.shrink_to_fit();
         *self.0.index.write().unwrap_or_else(|e| e.into_inner()) = index;
         *cursor = fresh_cursor;
+        self.saw_change();
         self.mark_synced();
         Ok(())
+    }
+
+    fn begin_catch_up(&self) -> u64 {
+        self.0.catch_ups_begun.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    fn saw_change(&self) {
+        self.0.changes_seen.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many changes this instance has seen so far. Two equal readings
+    /// with a [`Self::catch_up`] between them (begun after the first)
+    /// mean nothing committed anywhere in between.
+    pub fn changes_seen(&self) -> u64 {
+        self.0.changes_seen.load(Ordering::SeqCst)
+    }
+
+    /// A write through this instance committed (before it answers).
+    pub fn committed_here(&self) {
+        self.saw_change();
     }
 
     /// Deletes change-log rows older than [`CHANGE_LOG_RETENTION`].
@@ -385,10 +427,16 @@ impl RankingIndex {
         Ok(())
     }
 
-    /// Applies what other instances committed since the last call; returns
+    /// Applies what other instances committed before this call; returns
     /// the encoded events of the rows it applied (whoever wrote them).
+    /// When a catch-up begun after this call has finished meanwhile, that
+    /// one answered for it (and relayed its events): nothing more is read.
     pub async fn catch_up(&self, db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+        let asked_after = self.0.catch_ups_begun.load(Ordering::SeqCst);
         let mut cursor = self.0.log.lock().await;
+        if cursor.catch_up > asked_after {
+            return Ok(Vec::new());
+        }
         if self
             .sync_age()
             .is_some_and(|age| age > CHANGE_LOG_RETENTION / 2)
@@ -399,10 +447,12 @@ impl RankingIndex {
         }
         // The cursor moves only once the changes are applied: a failed
         // re-read leaves them to be read again next time.
+        let number = self.begin_catch_up();
         let LogRead {
             mut creators,
             events,
-            next,
+            changed,
+            mut next,
         } = match self.0.order {
             LogOrder::Serial => read_serial(db, &cursor).await?,
             LogOrder::TransactionIds => read_by_transaction_ids(db, &cursor).await?,
@@ -413,7 +463,11 @@ impl RankingIndex {
         if !creators.is_empty() {
             self.reload(db, &creators).await?;
         }
+        next.catch_up = number;
         *cursor = next;
+        if changed {
+            self.saw_change();
+        }
         self.mark_synced();
         Ok(events)
     }
@@ -472,6 +526,7 @@ async fn read_serial(db: &DatabaseConnection, cursor: &LogCursor) -> Result<LogR
     let mut read = LogRead {
         creators: Vec::with_capacity(rows.len()),
         events: Vec::new(),
+        changed: !rows.is_empty(),
         next: LogCursor {
             last_position: rows.last().map_or(cursor.last_position, |r| r.0),
             ..Default::default()
@@ -506,6 +561,7 @@ async fn read_by_transaction_ids(
     let mut read = LogRead {
         creators: Vec::new(),
         events: Vec::new(),
+        changed: false,
         next: LogCursor {
             horizon,
             ..Default::default()
@@ -518,6 +574,7 @@ async fn read_by_transaction_ids(
             continue;
         };
         if !cursor.applied.contains(&position) {
+            read.changed = true;
             read.creators.extend(row.creator_id);
             read.events.extend(row.event);
         }
@@ -560,6 +617,7 @@ async fn read_by_time_window(
     let mut read = LogRead {
         creators: Vec::new(),
         events: Vec::new(),
+        changed: false,
         next: LogCursor {
             last_position: cursor.last_position,
             read_at: Some(began),
@@ -568,6 +626,7 @@ async fn read_by_time_window(
     };
     for (position, creator, event, stamped) in rows {
         if !cursor.applied.contains(&position) {
+            read.changed = true;
             read.creators.extend(creator);
             read.events.extend(event);
         }

@@ -37,6 +37,18 @@ pub fn effective_status(inv: &invitation::Model, now: DateTime<Utc>) -> Status {
     }
 }
 
+/// When the status read at `now` next reads differently by the clock
+/// alone: a PENDING invitation's expiry, while it is ahead.
+pub fn status_changes_at(inv: &invitation::Model, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (inv.status == Status::Pending && now < inv.expires_at).then_some(inv.expires_at)
+}
+
+/// Whether which rows read as `status` depends on the clock (see
+/// [`effective_status`]).
+pub fn status_reads_by_clock(status: Status) -> bool {
+    matches!(status, Status::Pending | Status::Expired)
+}
+
 /// Rows that read as `status` at `now` (see [`effective_status`]).
 pub(crate) fn status_condition(status: Status, now: DateTime<Utc>) -> Condition {
     use invitation::Column as C;
@@ -176,6 +188,7 @@ impl<'a> InvitationService<'a> {
         viewer: &Viewer,
         agency_id: Uuid,
         creator_ids: &[Uuid],
+        now: DateTime<Utc>,
     ) -> DomainResult<Vec<Option<RefusalCode>>> {
         viewer.require_agency(agency_id)?;
         if creator_ids.len() > MAX_ELIGIBILITY_BATCH {
@@ -196,12 +209,18 @@ impl<'a> InvitationService<'a> {
                 "agency",
             )));
         };
-        Ok(eligibility(&self.domain.db, &agency, creator_ids, Utc::now()).await?)
+        Ok(eligibility(&self.domain.db, &agency, creator_ids, now).await?)
     }
 
-    pub async fn quota(&self, viewer: &Viewer, agency: &agency::Model) -> DomainResult<Quota> {
+    /// The rolling 24 hours that end at `now`.
+    pub async fn quota(
+        &self,
+        viewer: &Viewer,
+        agency: &agency::Model,
+        now: DateTime<Utc>,
+    ) -> DomainResult<Quota> {
         viewer.require_agency(agency.id)?;
-        let used = used_quota(&self.domain.db, agency.id, Utc::now()).await?;
+        let used = used_quota(&self.domain.db, agency.id, now).await?;
         let limit = i64::from(agency.daily_invite_limit);
         Ok(Quota {
             daily_limit: limit,

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{DomainError, DomainResult};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Principal {
     Anonymous,
     Creator(Uuid),
@@ -35,7 +35,7 @@ pub enum Role {
 
 /// Scopes of a partner token. A token without scopes may do everything its
 /// role allows; a scoped token only what its scopes name.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Scopes {
     pub read: bool,
     pub write: bool,
@@ -59,7 +59,7 @@ impl Scopes {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Viewer {
     pub principal: Principal,
     pub scopes: Option<Scopes>,

@@ -3,6 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use entity::{agency, split_list};
 
+use super::answers::Holds;
 use super::connection::{
     PageInfo, count, decode_cursor, decode_id_cursor, encode_cursor, page_info, page_size,
 };
@@ -10,7 +11,7 @@ use super::creator::{Category, Creator, CreatorConnection, CreatorEdge, categori
 use super::error::{GqlResultExt, UserError, bad_user_input, payload};
 use super::ids::{self, NodeKind};
 use super::invitation::{InvitationConnection, InvitationStatus, invitation_page};
-use super::{domain, loaders, reader, viewer};
+use super::{domain, judged, loaders, read_now, reader, viewer};
 use crate::domain::agencies::{AgencyService, AgencyUpdate, NewAgency};
 use crate::domain::invitations::{InvitationService, Owner};
 use crate::domain::pages::PageArgs;
@@ -113,8 +114,9 @@ impl Agency {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<InvitationQuota>> {
+        judged(ctx, Holds::Instant);
         let quota = InvitationService::new(domain(ctx))
-            .quota(viewer(ctx), &self.0)
+            .quota(viewer(ctx), &self.0, read_now(ctx))
             .await
             .gql()?;
         let int = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);

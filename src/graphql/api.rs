@@ -1,7 +1,8 @@
 //! The schema behind what every operation passes through, by HTTP and by
 //! websocket alike, in this order: persisted queries (the document a hash
 //! stands for), naming (the log span, the metrics' label), the limits
-//! (cost, depth, the caller's bucket), then execution; on the way out,
+//! (cost, depth, the caller's bucket), then execution (by HTTP, a query
+//! may be answered from the kept [`Answers`] instead); on the way out,
 //! error codes, `extensions.cost` and the request metrics.
 //!
 //! This runs around the schema rather than as async-graphql extensions:
@@ -12,14 +13,19 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::{Data, Executor, Request, Response, ServerError};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Data, Executor, Request, Response, ServerError, Value};
+use chrono::Utc;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
+use super::answers::{AnswerKey, Answers, AsOf};
+use super::cost::selected_operation;
 use super::limits::{self, Charge, Limits};
 use super::persisted::PersistedQueries;
 use super::{AppSchema, observe};
-use crate::metrics::{GaugeGuard, Metrics};
+use crate::domain::{Domain, Viewer};
+use crate::metrics::{AnswerOutcome, GaugeGuard, Metrics};
 
 #[derive(Clone)]
 pub struct Api {
@@ -28,75 +34,203 @@ pub struct Api {
 }
 
 struct Shared {
+    domain: Domain,
     persisted: PersistedQueries,
     limits: Limits,
+    answers: Option<Answers>,
     metrics: Arc<Metrics>,
 }
 
-/// A request on its way in: its name, what it is charged, and the request
-/// itself unless it was refused.
+/// A request on its way in: its name, what it is charged, its document's
+/// hash, and the request itself unless it was refused.
 struct Admitted {
     operation: String,
     charge: Charge,
+    document: Option<String>,
     request: Result<Request, ServerError>,
+}
+
+/// An answer on its way out.
+pub struct Answered {
+    pub response: Response,
+    /// `data` as JSON text, when the answer is a kept one (or was just
+    /// kept); the response's own `data` is then null.
+    pub data_text: Option<Arc<str>>,
+    /// What the answer cost (see [`limits::actual_cost`]).
+    cost: u64,
+}
+
+impl Answered {
+    fn ran(response: Response) -> Self {
+        let cost = limits::actual_cost(&response.data);
+        Self {
+            response,
+            data_text: None,
+            cost,
+        }
+    }
 }
 
 impl Api {
     pub fn new(
         schema: AppSchema,
+        domain: Domain,
         persisted: PersistedQueries,
         limits: Limits,
-        metrics: Arc<Metrics>,
+        answers: Option<Answers>,
     ) -> Self {
+        let metrics = domain.metrics.clone();
         Self {
             schema,
             shared: Arc::new(Shared {
+                domain,
                 persisted,
                 limits,
+                answers,
                 metrics,
             }),
         }
     }
 
+    /// Bytes the kept answers hold.
+    pub fn kept_answer_bytes(&self) -> u64 {
+        self.shared.answers.as_ref().map_or(0, Answers::bytes)
+    }
+
     fn admit(&self, mut request: Request, session: Option<&Data>) -> Admitted {
         let mut charge = Charge::default();
-        if let Err(e) = self.shared.persisted.resolve(&mut request) {
-            return Admitted {
-                operation: observe::UNPARSED.to_owned(),
-                charge,
-                request: Err(e),
-            };
-        }
+        let document = match self.shared.persisted.resolve(&mut request) {
+            Ok(document) => document,
+            Err(e) => {
+                return Admitted {
+                    operation: observe::UNPARSED.to_owned(),
+                    charge,
+                    document: None,
+                    request: Err(e),
+                };
+            }
+        };
         let operation = observe::name(&mut request);
         let admitted = self.shared.limits.admit(&mut request, session, &mut charge);
         Admitted {
             operation,
             charge,
+            document,
             request: admitted.map(|()| request),
         }
     }
-}
 
-impl Executor for Api {
-    async fn execute(&self, request: Request) -> Response {
+    /// An operation by HTTP: a query answered from the kept answers when
+    /// one holds, else run (and kept when it may be).
+    pub async fn answer(&self, request: Request) -> Answered {
         let started = Instant::now();
         let Admitted {
             operation,
             mut charge,
+            document,
             request,
         } = self.admit(request, None);
-        let response = match request {
-            Ok(request) => self.schema.execute(request).await,
-            Err(refused) => Response::from_errors(vec![refused]),
+        let answered = match request {
+            Ok(request) => self.reuse_or_run(request, document).await,
+            Err(refused) => Answered::ran(Response::from_errors(vec![refused])),
         };
-        let mut response = limits::tag(response);
-        self.shared.limits.report(&mut charge, &mut response);
+        let mut answered = Answered {
+            response: limits::tag(answered.response),
+            ..answered
+        };
+        self.shared
+            .limits
+            .report(&mut charge, answered.cost, &mut answered.response);
         observe::record(
             &self.shared.metrics,
             &operation,
-            &response,
+            &answered.response,
             started.elapsed(),
         );
+        answered
+    }
+
+    async fn reuse_or_run(&self, mut request: Request, document: Option<String>) -> Answered {
+        let now = Utc::now();
+        let (Some(answers), Some(document), true) =
+            (&self.shared.answers, document, is_query(&mut request))
+        else {
+            return self.run(request, now).await;
+        };
+        let metrics = &self.shared.metrics;
+        // Current as of the request's arrival, or not served from memory.
+        if let Err(e) = self.shared.domain.apply_change_log().await {
+            tracing::warn!(error = %e, "reading the change log before a query failed");
+            return self.run(request, now).await;
+        }
+        let seen = self.shared.domain.index.changes_seen();
+        let viewer = request
+            .data
+            .get(&std::any::TypeId::of::<Viewer>())
+            .and_then(|v| v.downcast_ref::<Viewer>())
+            .cloned()
+            .unwrap_or(Viewer::ANONYMOUS);
+        let key = AnswerKey::new(
+            viewer,
+            document,
+            request.operation_name.clone(),
+            &request.variables,
+        );
+        if let Some(kept) = answers.get(&key, seen, now) {
+            metrics.count_answer(AnswerOutcome::Kept);
+            return Answered {
+                response: Response::new(Value::Null),
+                data_text: Some(kept.data),
+                cost: kept.cost,
+            };
+        }
+        let as_of = Arc::new(AsOf::new(now));
+        let response = self.schema.execute(request.data(as_of.clone())).await;
+        let holds = as_of.holds();
+        if !response.errors.is_empty() || holds == super::answers::Holds::Instant {
+            metrics.count_answer(AnswerOutcome::NotKept);
+            return Answered::ran(response);
+        }
+        metrics.count_answer(AnswerOutcome::Read);
+        let mut answered = Answered::ran(response);
+        let data: Arc<str> = serde_json::to_string(&answered.response.data)
+            .unwrap_or_default()
+            .into();
+        answers.keep(key, seen, holds, data.clone(), answered.cost);
+        answered.response.data = Value::Null;
+        answered.data_text = Some(data);
+        answered
+    }
+
+    async fn run(&self, request: Request, now: chrono::DateTime<Utc>) -> Answered {
+        let as_of = Arc::new(AsOf::new(now));
+        Answered::ran(self.schema.execute(request.data(as_of)).await)
+    }
+}
+
+/// Whether the operation the request selects is a query.
+fn is_query(request: &mut Request) -> bool {
+    let operation = request.operation_name.clone();
+    request.parsed_query().is_ok_and(|doc| {
+        selected_operation(doc, operation.as_deref())
+            .is_some_and(|op| op.node.ty == OperationType::Query)
+    })
+}
+
+impl Executor for Api {
+    /// As by HTTP, answers as values.
+    async fn execute(&self, request: Request) -> Response {
+        let Answered {
+            mut response,
+            data_text,
+            ..
+        } = self.answer(request).await;
+        if let Some(text) = data_text {
+            response.data = serde_json::from_str(&text)
+                .ok()
+                .and_then(|json| Value::from_json(json).ok())
+                .unwrap_or(Value::Null);
+        }
         response
     }
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::invitation::{self, Status};
 
 use super::agency::Agency;
+use super::answers::Holds;
 use super::connection::{PageInfo, count, decode_id_cursor, encode_cursor, page_info, page_size};
 use super::creator::Creator;
 use super::error::{
@@ -13,9 +14,10 @@ use super::error::{
 };
 use super::ids::{self, NodeKind};
 use super::loaders::InvitationPageKey;
-use super::{domain, loaders, reader, viewer};
+use super::{domain, judged, loaders, read_now, reader, viewer};
 use crate::domain::invitations::{
     InvitationService, Owner, SendInvitation, effective_status, require_list_access,
+    status_changes_at, status_reads_by_clock,
 };
 use crate::domain::pages::{InvitationParent, PageArgs};
 use crate::domain::{DomainError, Refusal};
@@ -64,8 +66,13 @@ impl Invitation {
     }
 
     /// As of now: a PENDING invitation past `expiresAt` reads as EXPIRED.
-    async fn status(&self) -> InvitationStatus {
-        effective_status(&self.0, Utc::now()).into()
+    async fn status(&self, ctx: &Context<'_>) -> InvitationStatus {
+        let now = read_now(ctx);
+        judged(
+            ctx,
+            status_changes_at(&self.0, now).map_or(Holds::Always, Holds::Until),
+        );
+        effective_status(&self.0, now).into()
     }
 
     async fn message(&self) -> Option<&str> {
@@ -117,6 +124,10 @@ pub async fn invitation_page(
     after: Option<String>,
 ) -> async_graphql::Result<Option<InvitationConnection>> {
     require_list_access(viewer(ctx), owner).gql()?;
+    let status: Option<Status> = status.map(Into::into);
+    if status.is_some_and(status_reads_by_clock) {
+        judged(ctx, Holds::Instant);
+    }
     let (parent, id) = match owner {
         Owner::Creator(id) => (InvitationParent::Creator, id),
         Owner::Agency(id) => (InvitationParent::Agency, id),
@@ -124,7 +135,7 @@ pub async fn invitation_page(
     let key = InvitationPageKey {
         parent,
         id,
-        status: status.map(Into::into),
+        status,
         args: PageArgs {
             first: page_size(first)?,
             after: decode_id_cursor(INVITATIONS_CURSOR, after.as_deref())?,
@@ -201,8 +212,9 @@ impl InvitationQuery {
                     .map_err(|m| bad_user_input(format!("creatorIds[{i}]: {m}")))
             })
             .collect::<async_graphql::Result<Vec<_>>>()?;
+        judged(ctx, Holds::Instant);
         let reasons = InvitationService::new(domain(ctx))
-            .check(viewer, agency, &creators)
+            .check(viewer, agency, &creators, read_now(ctx))
             .await
             .gql()?;
         Ok(creator_ids

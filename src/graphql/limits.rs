@@ -71,7 +71,7 @@ pub fn tag(mut response: Response) -> Response {
 }
 
 /// Every field of the answer costs 1: what the request actually cost.
-fn actual_cost(value: &Value) -> u64 {
+pub fn actual_cost(value: &Value) -> u64 {
     match value {
         Value::Object(fields) => fields.values().map(|v| 1 + actual_cost(v)).sum(),
         Value::List(items) => items.iter().map(actual_cost).sum(),
@@ -172,13 +172,10 @@ impl Limits {
         }
     }
 
-    /// `extensions.cost`, charging the bucket what the answer cost.
-    pub fn report(&self, charge: &mut Charge, response: &mut Response) {
-        let actual = if charge.refused {
-            0
-        } else {
-            actual_cost(&response.data)
-        };
+    /// `extensions.cost`, charging the bucket what the answer cost
+    /// (`actual`: see [`actual_cost`]).
+    pub fn report(&self, charge: &mut Charge, actual: u64, response: &mut Response) {
+        let actual = if charge.refused { 0 } else { actual };
         if let (Some(limiter), Some(key), false) = (&self.limiter, &charge.key, charge.refused) {
             charge.throttle = Some(limiter.charge(key, actual, Instant::now()));
         }

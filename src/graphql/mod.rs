@@ -9,6 +9,7 @@
 //! ranked page or a dashboard resolves a thousand of them.
 
 pub mod agency;
+pub mod answers;
 pub mod api;
 pub mod connection;
 pub mod cost;
@@ -24,7 +25,10 @@ pub mod persisted;
 pub mod recommendation;
 pub mod subscription;
 
+use std::sync::Arc;
+
 use async_graphql::{Context, MergedObject, Schema, SchemaBuilder};
+use chrono::{DateTime, Utc};
 
 use crate::config::LimitArgs;
 use crate::domain::{Domain, Viewer};
@@ -66,8 +70,7 @@ pub const PERSISTED_QUERY_BYTES: usize = 32 * 1024 * 1024;
 /// The schema served over HTTP and websockets, with the domain, and what
 /// every operation passes through on its way in and out.
 pub fn build_api(domain: Domain, limits: &LimitArgs) -> api::Api {
-    let metrics = domain.metrics.clone();
-    let builder = builder().data(domain);
+    let builder = builder().data(domain.clone());
     let schema = if limits.no_introspection {
         builder.disable_introspection().finish()
     } else {
@@ -75,13 +78,14 @@ pub fn build_api(domain: Domain, limits: &LimitArgs) -> api::Api {
     };
     api::Api::new(
         schema,
+        domain,
         persisted::PersistedQueries::new(PERSISTED_QUERY_BYTES),
         limits::Limits::new(
             &sdl(),
             RateLimiter::new(limits.rate_limit_capacity, limits.rate_limit_restore),
             limits,
         ),
-        metrics,
+        answers::Answers::new(limits.answer_cache_bytes),
     )
 }
 
@@ -101,6 +105,21 @@ pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> &'a Loaders {
 /// The request's viewer; anonymous if the transport attached none.
 pub(crate) fn viewer<'a>(ctx: &Context<'a>) -> &'a Viewer {
     ctx.data_opt::<Viewer>().unwrap_or(&Viewer::ANONYMOUS)
+}
+
+/// The instant this read judges the rules of the clock at: its request's
+/// [`answers::AsOf`] (a subscription's events, which have none, are judged
+/// as they come).
+pub(crate) fn read_now(ctx: &Context<'_>) -> DateTime<Utc> {
+    ctx.data_opt::<Arc<answers::AsOf>>()
+        .map_or_else(Utc::now, |as_of| as_of.now())
+}
+
+/// What was just judged at [`read_now`] holds only `holds`.
+pub(crate) fn judged(ctx: &Context<'_>, holds: answers::Holds) {
+    if let Some(as_of) = ctx.data_opt::<Arc<answers::AsOf>>() {
+        as_of.judged(holds);
+    }
 }
 
 /// The viewer of a query, after checking the token may read.

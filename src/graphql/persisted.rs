@@ -138,10 +138,10 @@ fn persisted_hash(request: &mut Request) -> ServerResult<Option<String>> {
 impl PersistedQueries {
     /// Puts the document a hash stands for into the request, or registers
     /// the query sent with its hash; a request without one is left alone.
-    pub fn resolve(&self, request: &mut Request) -> ServerResult<()> {
+    /// Returns the document's hash, when there is a document.
+    pub fn resolve(&self, request: &mut Request) -> ServerResult<Option<String>> {
         let Some(hash) = persisted_hash(request)? else {
-            self.remember(request);
-            return Ok(());
+            return Ok(self.remember(request));
         };
         if request.query.is_empty() {
             let document = self.get(&hash).ok_or_else(|| {
@@ -157,25 +157,26 @@ impl PersistedQueries {
             }
             let bytes = request.query.len();
             let document = request.parsed_query()?.clone();
-            self.put(hash, document, bytes);
+            self.put(hash.clone(), document, bytes);
         }
-        Ok(())
+        Ok(Some(hash))
     }
 
     /// A query sent in full: its document from the cache when it was seen
     /// before, else parsed and kept (a document that does not parse is
-    /// left to the schema, which says why).
-    fn remember(&self, request: &mut Request) {
+    /// left to the schema, which says why). Returns its hash.
+    fn remember(&self, request: &mut Request) -> Option<String> {
         if request.query.is_empty() {
-            return;
+            return None;
         }
         let hash = sha256_hex(&request.query);
         if let Some(document) = self.get(&hash) {
             request.set_parsed_query(document);
         } else if let Ok(document) = request.parsed_query() {
             let document = document.clone();
-            self.put(hash, document, request.query.len());
+            self.put(hash.clone(), document, request.query.len());
         }
+        Some(hash)
     }
 }
 

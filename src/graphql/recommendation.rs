@@ -4,11 +4,12 @@
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 
+use super::answers::Holds;
 use super::connection::{PageInfo, count, decode_cursor, encode_cursor, page_info, page_size};
 use super::creator::{Category, Creator};
 use super::error::{GqlResultExt, bad_user_input};
 use super::ids::{self, NodeKind};
-use super::{domain, loaders, reader};
+use super::{domain, judged, loaders, read_now, reader};
 use crate::domain::recommendations::{FilterInput, RecommendationQuery, RecommendationService};
 use crate::ranking;
 
@@ -172,8 +173,10 @@ impl RecommendationQueryRoot {
             diversity,
             first,
             after: token,
-            now: chrono::Utc::now(),
+            now: read_now(ctx),
         };
+        // The index moves with every write and the scores with the minute.
+        judged(ctx, Holds::Instant);
         let ranking = RecommendationService::new(domain(ctx))
             .recommend(viewer, query)
             .await

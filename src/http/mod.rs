@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::Executor;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -143,6 +142,7 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         pool_size,
         pool_idle,
         index_sync_age: state.index.sync_age(),
+        kept_answer_bytes: state.api.kept_answer_bytes(),
     });
     ([(CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
@@ -225,7 +225,7 @@ async fn graphql(
     };
     let key = rate_key(&viewer, peer.map(|Extension(ConnectInfo(addr))| addr));
     let request = request.data(key).data(viewer).data(Loaders::new(&state.db));
-    over_http::respond(answer, state.api.execute(request).await)
+    over_http::respond(answer, state.api.answer(request).await)
 }
 
 /// Whose bucket a request draws on: the token's subject, else the client's

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use crate::graphql::api::Answered;
 use crate::graphql::cost::selected_operation;
 use crate::graphql::error::{BAD_USER_INPUT, RATE_LIMITED, coded_server_error};
 use crate::graphql::limits::QueryByGet;
@@ -205,7 +206,21 @@ fn selects_mutation(request: &async_graphql::Request) -> bool {
 }
 
 /// A GraphQL answer with the status and media type the specification says.
-pub fn respond(answer: Answer, response: async_graphql::Response) -> Response {
+pub fn respond(answer: Answer, answered: Answered) -> Response {
+    let Answered {
+        response,
+        data_text,
+        ..
+    } = answered;
+    if let Some(data) = data_text {
+        // Kept answers have no errors: 200 whatever the media type.
+        let extensions = serde_json::to_string(&response.extensions).unwrap_or_default();
+        let body = format!(r#"{{"data":{data},"extensions":{extensions}}}"#);
+        let mut http = (StatusCode::OK, body).into_response();
+        http.headers_mut()
+            .insert(header::CONTENT_TYPE, answer.content_type());
+        return http;
+    }
     let retry_after = response.errors.iter().find_map(|e| {
         let ext = e.extensions.as_ref()?;
         (ext.get("code")? == &async_graphql::Value::from(RATE_LIMITED))
