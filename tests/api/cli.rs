@@ -170,6 +170,20 @@ fn serve_refuses_to_start_without_a_secret() {
 }
 
 #[test]
+fn serve_refuses_an_answer_memory_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir, "m.db");
+    for value in ["lots", "-1", "64MiB"] {
+        let flag = format!("--answer-cache-bytes={value}");
+        let out = run(&["serve", "--demo", "--addr", "127.0.0.1:0", &flag], &url);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{value}: {stderr}");
+        assert!(stderr.contains("--answer-cache-bytes"), "{value}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
 fn serve_refuses_durations_it_cannot_use() {
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(&dir, "d.db");

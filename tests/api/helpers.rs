@@ -207,6 +207,12 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// A server that runs every query (no kept answers): for counting the
+/// statements a query itself costs.
+pub async fn spawn_uncached_app() -> TestApp {
+    spawn_app_with(|c| c.limits.answer_cache_bytes = 0).await
+}
+
 /// A server whose configuration `configure` may change first.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
     let (database_url, guard) = fresh_database().await;

@@ -177,6 +177,30 @@ async fn seen_through_the_other(transport: EventTransport) {
         "CREATED"
     );
 
+    // A keeps these answers; B's write below must not leave A serving them.
+    let invitation_on_a = || async {
+        a.ok(
+            &creator,
+            "query($id: ID!) { invitation(id: $id) { status } }",
+            json!({"id": inv}),
+        )
+        .await["invitation"]["status"]
+            .clone()
+    };
+    let membership_on_a = || async {
+        a.ok(
+            &creator,
+            "{ viewer { creator { agency { slug memberCount } } } }",
+            json!({}),
+        )
+        .await["viewer"]["creator"]["agency"]
+            .clone()
+    };
+    for _ in 0..2 {
+        assert_eq!(invitation_on_a().await, "PENDING");
+        assert_eq!(membership_on_a().await, json!(null));
+    }
+
     // Accepted through B: A serves the membership, A's subscriber hears it.
     let accepted = gql_at(
         &b.base,
@@ -189,15 +213,9 @@ async fn seen_through_the_other(transport: EventTransport) {
         accepted.assert_ok()["acceptInvitation"]["invitation"]["status"],
         "ACCEPTED"
     );
-    let on_a = a
-        .ok(
-            &creator,
-            "{ viewer { creator { agency { slug memberCount } } } }",
-            json!({}),
-        )
-        .await;
+    assert_eq!(invitation_on_a().await, "ACCEPTED");
     assert_eq!(
-        on_a["viewer"]["creator"]["agency"],
+        membership_on_a().await,
         json!({"slug": "twin-agency", "memberCount": 1})
     );
     if events_cross {

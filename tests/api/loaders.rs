@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_uncached_app};
 
 async fn statements_for(app: &TestApp, token: &str, query: &str) -> u64 {
     // Let the previous request's background work settle.
@@ -15,7 +15,7 @@ async fn statements_for(app: &TestApp, token: &str, query: &str) -> u64 {
 
 #[tokio::test]
 async fn agency_directory_relations_are_batched() {
-    let app = spawn_app().await;
+    let app = spawn_uncached_app().await;
     let mut agencies = Vec::new();
     for i in 0..30 {
         let (_, id) = app
@@ -48,7 +48,7 @@ async fn agency_directory_relations_are_batched() {
 
 #[tokio::test]
 async fn invitation_list_relations_are_batched() {
-    let app = spawn_app().await;
+    let app = spawn_uncached_app().await;
     let (agency_id, agency) = app.create_agency("batcher", &["FR"], 10).await;
     for i in 0..30 {
         let (_, c) = app.create_creator(&format!("invited_{i:02}"), "FR").await;
@@ -70,7 +70,7 @@ async fn invitation_list_relations_are_batched() {
 /// the list is one statement for all parents (plus one for its totals).
 #[tokio::test]
 async fn nested_connections_cost_the_same_for_two_parents_or_twenty() {
-    let app = spawn_app().await;
+    let app = spawn_uncached_app().await;
     let mut agencies = Vec::new();
     for i in 0..20 {
         let (_, id) = app
@@ -116,7 +116,7 @@ async fn nested_connections_cost_the_same_for_two_parents_or_twenty() {
 /// by two walks exactly its own, newest first.
 #[tokio::test]
 async fn batched_pages_walk_each_parent_exactly() {
-    let app = spawn_app().await;
+    let app = spawn_uncached_app().await;
     let (_, a) = app.create_agency("walk-a", &["FR"], 10).await;
     let (_, b) = app.create_agency("walk-b", &["FR"], 10).await;
     let mut expected = Vec::new();
@@ -153,7 +153,7 @@ async fn batched_pages_walk_each_parent_exactly() {
 async fn six_hundred_parents_take_two_statements_each_page_exact() {
     use agency_center::domain::pages::{InvitationParent, PageArgs, invitation_pages};
 
-    let app = spawn_app().await;
+    let app = spawn_uncached_app().await;
     let (_, a) = app.create_agency("many-a", &["FR"], 10).await;
     let (_, b) = app.create_agency("many-b", &["FR"], 10).await;
     let mut of_a = Vec::new();

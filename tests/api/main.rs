@@ -1,6 +1,7 @@
 //! End-to-end tests: a real server on a free port, a fresh real database per
 //! test (SQLite always; PostgreSQL when `TEST_DATABASE_URL` is set), HTTP.
 
+mod answers;
 mod auth;
 mod authorization;
 mod battery;

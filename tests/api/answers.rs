@@ -1,0 +1,155 @@
+//! Kept answers: a query asked again is answered from memory (one
+//! statement: the change-log read that proves nothing changed), and never
+//! once anything changed, through this instance or another, nor once a
+//! rule of the clock it judged (an invitation's expiry) has moved on.
+//! Two instances: `instances.rs` reads through one after writes through
+//! the other.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, invite, spawn_app, spawn_app_with, spawn_uncached_app};
+
+/// The dashboard read of the benchmark, smaller.
+const DASHBOARD: &str = "{ agencies(first: 5) { edges { node { slug invitations(first: 3) { totalCount edges { node { status creator { handle stats { followers } } } } } } } } }";
+
+async fn statements_for(app: &TestApp, token: &str, query: &str) -> (u64, serde_json::Value) {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = app.statements.get();
+    let res = app.gql(Some(token), query, json!({})).await;
+    res.assert_ok();
+    (app.statements.get() - before, res.body)
+}
+
+/// `agency_center_answers_total{outcome}` as `/metrics` shows it.
+async fn answers(app: &TestApp, outcome: &str) -> u64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let series = format!("agency_center_answers_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_repeated_read_is_answered_from_memory_until_something_changes() {
+    let app = spawn_app().await;
+    let (agency_id, agency) = app.create_agency("keeper", &["FR"], 10).await;
+    let (_, first) = app.create_creator("kept_one", "FR").await;
+    app.insert_invitation(agency, first).await;
+    let admin = app.admin();
+
+    let (ran, body) = statements_for(&app, &admin, DASHBOARD).await;
+    assert!(ran > 2, "the first read runs its statements ({ran})");
+    let (kept, again) = statements_for(&app, &admin, DASHBOARD).await;
+    assert_eq!(kept, 1, "asked again: only the change-log read");
+    assert_eq!(again, body, "the same answer, extensions.cost included");
+    assert_eq!(answers(&app, "kept").await, 1);
+    assert_eq!(answers(&app, "read").await, 1);
+
+    // A write through another instance (the test's own domain, seen only
+    // through the change log): the next read runs again and shows it.
+    let (_, second) = app.create_creator("kept_two", "FR").await;
+    app.insert_invitation(agency, second).await;
+    let (ran, body) = statements_for(&app, &admin, DASHBOARD).await;
+    assert!(ran > 2, "ran again after a change ({ran})");
+    let invitations = |body: &serde_json::Value| {
+        body["data"]["agencies"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["node"]["slug"] == "keeper")
+            .unwrap()["node"]["invitations"]["totalCount"]
+            .clone()
+    };
+    assert_eq!(invitations(&body), 2);
+
+    // A write through this instance's API, the same.
+    let (creator_id, _, _) = app.discoverable_creator("kept_three", "FR").await;
+    let query = format!("{{ agency(id: \"{agency_id}\") {{ invitations {{ totalCount }} }} }}");
+    let count = || async {
+        app.ok(&admin, &query, json!({})).await["agency"]["invitations"]["totalCount"].clone()
+    };
+    assert_eq!(count().await, 2);
+    assert_eq!(count().await, 2);
+    let keeper = app.token(agency_center::domain::Principal::Agency(agency));
+    invite(&app, &keeper, &creator_id).await;
+    assert_eq!(count().await, 3);
+}
+
+#[tokio::test]
+async fn every_viewer_gets_their_own_answer() {
+    let app = spawn_app().await;
+    let (_, _, one) = app.agency_with_token("first-agency", &["FR"], 5).await;
+    let (_, _, two) = app.agency_with_token("second-agency", &["FR"], 5).await;
+    app.create_creator("not.discoverable", "FR").await;
+    let mine = "{ viewer { agency { slug } } }";
+    let who = "{ creator(handle: \"not.discoverable\") { handle } }";
+    for _ in 0..2 {
+        assert_eq!(
+            app.ok(&one, mine, json!({})).await["viewer"]["agency"]["slug"],
+            "first-agency"
+        );
+        assert_eq!(
+            app.ok(&two, mine, json!({})).await["viewer"]["agency"]["slug"],
+            "second-agency"
+        );
+        assert_eq!(
+            app.ok(&app.admin(), who, json!({})).await["creator"]["handle"],
+            "not.discoverable"
+        );
+        // Not discoverable, no invitation from it: the agency sees nothing.
+        assert_eq!(app.ok(&one, who, json!({})).await["creator"], json!(null));
+    }
+    assert!(answers(&app, "kept").await >= 4);
+}
+
+#[tokio::test]
+async fn a_kept_pending_invitation_reads_expired_once_its_time_has_passed() {
+    let app = spawn_app_with(|c| c.settings.invitation_ttl = chrono::TimeDelta::seconds(2)).await;
+    let (_, _, agency) = app.agency_with_token("hurried", &["FR"], 5).await;
+    let (creator_id, _, creator) = app.discoverable_creator("slow.answerer", "FR").await;
+    let inv = invite(&app, &agency, &creator_id).await;
+    let query = format!("{{ invitation(id: \"{inv}\") {{ status }} }}");
+    let (_, body) = statements_for(&app, &creator, &query).await;
+    assert_eq!(body["data"]["invitation"]["status"], "PENDING");
+    let (kept, body) = statements_for(&app, &creator, &query).await;
+    assert_eq!(kept, 1, "kept while its expiry is ahead");
+    assert_eq!(body["data"]["invitation"]["status"], "PENDING");
+    // No write happens (the sweep runs hourly here): only the clock moves.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (ran, body) = statements_for(&app, &creator, &query).await;
+    assert_eq!(body["data"]["invitation"]["status"], "EXPIRED");
+    assert!(ran > 1, "read again, not served from memory ({ran})");
+}
+
+#[tokio::test]
+async fn reads_that_hold_only_for_the_moment_are_never_kept() {
+    let app = spawn_app().await;
+    let (agency_id, _, agency) = app.agency_with_token("counting", &["FR"], 5).await;
+    let quota = format!("{{ agency(id: \"{agency_id}\") {{ invitationQuota {{ remaining }} }} }}");
+    let pending = format!(
+        "{{ agency(id: \"{agency_id}\") {{ invitations(status: PENDING) {{ totalCount }} }} }}"
+    );
+    for query in [&quota, &pending] {
+        for _ in 0..2 {
+            let (ran, _) = statements_for(&app, &agency, query).await;
+            assert!(ran > 1, "{query} ran ({ran})");
+        }
+    }
+    assert_eq!(answers(&app, "kept").await, 0);
+    assert_eq!(answers(&app, "not_kept").await, 4);
+}
+
+#[tokio::test]
+async fn with_no_memory_for_answers_every_read_runs() {
+    let app = spawn_uncached_app().await;
+    let admin = app.admin();
+    app.create_agency("plain", &["FR"], 5).await;
+    let (first, body) = statements_for(&app, &admin, DASHBOARD).await;
+    let (second, again) = statements_for(&app, &admin, DASHBOARD).await;
+    assert_eq!(first, second, "both ran");
+    assert_eq!(body, again);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(!text.contains("agency_center_answers_total{"), "{text}");
+}
