@@ -83,7 +83,8 @@ impl Domain {
     }
 
     /// Brings the ranking index up to date with what other instances
-    /// committed, and (in change-log mode) relays their events found there.
+    /// committed before this call, and (in change-log mode) relays their
+    /// events found there. Concurrent callers share one read of the log.
     pub async fn apply_change_log(&self) -> Result<(), DbErr> {
         let events = self.index.catch_up(&self.db).await?;
         self.events.relay_logged(events);

@@ -19,7 +19,7 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use super::answers::{AnswerKey, Answers, AsOf};
+use super::answers::{AnswerKey, Answers, AsOf, Holds};
 use super::cost::selected_operation;
 use super::limits::{self, Charge, Limits};
 use super::persisted::PersistedQueries;
@@ -151,19 +151,19 @@ impl Api {
     }
 
     async fn reuse_or_run(&self, mut request: Request, document: Option<String>) -> Answered {
-        let now = Utc::now();
         let (Some(answers), Some(document), true) =
             (&self.shared.answers, document, is_query(&mut request))
         else {
-            return self.run(request, now).await;
+            return self.run(request).await;
         };
         let metrics = &self.shared.metrics;
         // Current as of the request's arrival, or not served from memory.
         if let Err(e) = self.shared.domain.apply_change_log().await {
             tracing::warn!(error = %e, "reading the change log before a query failed");
-            return self.run(request, now).await;
+            return self.run(request).await;
         }
         let seen = self.shared.domain.index.changes_seen();
+        let now = Utc::now();
         let viewer = request
             .data
             .get(&std::any::TypeId::of::<Viewer>())
@@ -187,7 +187,7 @@ impl Api {
         let as_of = Arc::new(AsOf::new(now));
         let response = self.schema.execute(request.data(as_of.clone())).await;
         let holds = as_of.holds();
-        if !response.errors.is_empty() || holds == super::answers::Holds::Instant {
+        if !response.errors.is_empty() || holds == Holds::Instant {
             metrics.count_answer(AnswerOutcome::NotKept);
             return Answered::ran(response);
         }
@@ -202,8 +202,8 @@ impl Api {
         answered
     }
 
-    async fn run(&self, request: Request, now: chrono::DateTime<Utc>) -> Answered {
-        let as_of = Arc::new(AsOf::new(now));
+    async fn run(&self, request: Request) -> Answered {
+        let as_of = Arc::new(AsOf::new(Utc::now()));
         Answered::ran(self.schema.execute(request.data(as_of)).await)
     }
 }

@@ -1,7 +1,10 @@
 //! The GraphQL layer: schema building, thin resolvers (one module per
 //! resource), DataLoaders, IDs, cursors and error mapping. Resolvers
 //! translate arguments, call a domain service and map its answer; no rule
-//! is decided here.
+//! is decided here. A rule of the clock is judged at the request's one
+//! instant ([`read_now`]), and the resolver says how long its answer holds
+//! ([`judged`]), which decides how long the answer may be kept
+//! ([`answers`]).
 //!
 //! Types whose fields are values already at hand (edges, connections,
 //! stats, payloads) resolve them `serial`: one after the other, rather

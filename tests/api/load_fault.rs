@@ -2,7 +2,9 @@
 //! a mixed workload (nested reads, rankings, sends, accepts and declines,
 //! switches) from `LOAD_CONCURRENCY` clients (64) for `LOAD_SECONDS` (CI: 6;
 //! the full run, `bench/load-and-fault.sh`: 60), the cluster restarted once
-//! in the middle. Then: every acknowledged write is in the database, one
+//! in the middle. Each acknowledged answer to an invitation is read back at
+//! once through the other instance, which read it just before (kept
+//! answers must not hide it). Then: every acknowledged write is in the database, one
 //! membership per creator, capacities, quotas and one PENDING per pair
 //! held, and both instances' ranking indexes equal a fresh load. It prints
 //! the counts. Loopback only; bounded by time and by `LOAD_MAX_REQUESTS`.
@@ -32,6 +34,7 @@ fn setting(name: &str, default: u64) -> u64 {
 }
 
 const NESTED: &str = "{ agencies(first: 5) { edges { node { slug invitations(first: 5) { edges { node { status creator { handle followers } } } } } } } }";
+const STATUS: &str = "query($id: ID!) { invitation(id: $id) { status } }";
 const INBOX: &str = "{ viewer { creator { invitations(status: PENDING, first: 3) { edges { node { id agency { id } } } } } } }";
 
 #[derive(Default, Debug)]
@@ -44,6 +47,11 @@ struct Counts {
     declines: u64,
     answers_refused: u64,
     switches: u64,
+    /// Reads through the other instance right after an acknowledged
+    /// answer, which showed it (kept answers included).
+    read_own_writes: u64,
+    /// Such reads that showed the invitation as it was before: must be 0.
+    stale_reads: u64,
     failed: u64,
 }
 
@@ -57,6 +65,8 @@ impl Counts {
         self.declines += o.declines;
         self.answers_refused += o.answers_refused;
         self.switches += o.switches;
+        self.read_own_writes += o.read_own_writes;
+        self.stale_reads += o.stale_reads;
         self.failed += o.failed;
     }
 }
@@ -93,6 +103,7 @@ async fn client(
 ) -> (Counts, Acknowledged) {
     let mut rng = StdRng::seed_from_u64(me as u64);
     let app = &world.instances[me % 2];
+    let other = &world.instances[(me + 1) % 2];
     let mine: Vec<&(String, Uuid, String)> = world
         .creators
         .iter()
@@ -160,6 +171,9 @@ async fn client(
                 continue;
             };
             let id = edge["node"]["id"].as_str().unwrap_or_default().to_owned();
+            // The other instance reads (and may keep) it before the answer...
+            let read_there = || other.gql(Some(creator_token), STATUS, json!({"id": id}));
+            read_there().await;
             let (mutation, status, answer) = if rng.random_bool(0.6) {
                 ("acceptInvitation", "ACCEPTED", invitation::Status::Accepted)
             } else {
@@ -184,6 +198,15 @@ async fn client(
                     counts.declines += 1;
                 }
                 acks.answered.insert(uuid_of(&id), answer);
+                // ...and must show the answer as soon as it is acknowledged.
+                let seen = read_there().await.body;
+                if failed(&seen) {
+                    counts.failed += 1;
+                } else if seen["data"]["invitation"]["status"] == status {
+                    counts.read_own_writes += 1;
+                } else {
+                    counts.stale_reads += 1;
+                }
             } else if failed(&res) {
                 counts.failed += 1;
             } else {
@@ -296,6 +319,8 @@ async fn load_and_fault() {
         + counts.declines
         + counts.answers_refused
         + counts.switches
+        + counts.read_own_writes
+        + counts.stale_reads
         + counts.failed;
     println!(
         "load-and-fault: {concurrency} clients, {:.1} s, database restarted at {:.1} s; {requests} requests ({:.0}/s): {counts:?}",
@@ -307,6 +332,8 @@ async fn load_and_fault() {
         counts.sends > 0 && counts.accepts > 0 && counts.switches > 0,
         "{counts:?}"
     );
+    assert_eq!(counts.stale_reads, 0, "read your own writes: {counts:?}");
+    assert!(counts.read_own_writes > 0, "{counts:?}");
 
     // Every acknowledged write is in the database.
     let db = &a.db;
