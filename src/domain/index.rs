@@ -22,9 +22,11 @@
 //! answers for all of them, so a burst of requests costs one statement.
 //!
 //! The index also counts the changes this instance has seen
-//! ([`RankingIndex::changes_seen`]): its own commits and every change-log
-//! read that found something new. What holds a copy of the database, such
-//! as the API's answer cache, compares that count to know it is current.
+//! ([`RankingIndex::changes_seen`]): the change-log reads that found a row
+//! new to it, its own writes' rows included (each is found new exactly
+//! once). What holds a copy of the database, such as the API's kept
+//! answers, compares that count before and after a catch-up to know that
+//! nothing changed.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -146,8 +148,7 @@ struct Shared {
     synced_at: std::sync::Mutex<Option<Instant>>,
     /// Catch-ups begun so far, each numbered by this count as it begins.
     catch_ups_begun: AtomicU64,
-    /// Changes this instance has seen: local commits and log reads that
-    /// found a new row.
+    /// Change-log reads that found a row new to this instance.
     changes_seen: AtomicU64,
 }
 
@@ -359,11 +360,6 @@ impl RankingIndex {
     /// mean nothing committed anywhere in between.
     pub fn changes_seen(&self) -> u64 {
         self.0.changes_seen.load(Ordering::SeqCst)
-    }
-
-    /// A write through this instance committed (before it answers).
-    pub fn committed_here(&self) {
-        self.saw_change();
     }
 
     /// Deletes change-log rows older than [`CHANGE_LOG_RETENTION`].

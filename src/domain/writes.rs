@@ -143,12 +143,6 @@ impl Write<'_> {
         let payloads: Vec<&str> = changes.iter().filter_map(|c| c.event.as_deref()).collect();
         domain.events.notify_in(&txn, &payloads).await?;
         txn.commit().await?;
-        // Before the mutation answers: a read after it must not be served
-        // a copy from before it. (A write that changed nothing, such as a
-        // sweep that found nothing to expire, leaves the copies be.)
-        if !changes.is_empty() {
-            domain.index.committed_here();
-        }
         let mut creators: Vec<Uuid> = changes.iter().filter_map(|c| c.creator_id).collect();
         creators.sort_unstable();
         creators.dedup();

@@ -150,20 +150,24 @@ impl Api {
         answered
     }
 
+    /// First the change log, as of the request's arrival (shared with the
+    /// requests waiting alongside); then the kept answer, if this instance
+    /// has seen no change since it was read and its time holds; else the
+    /// query runs, and is kept under the count of changes seen before it
+    /// ran (so a change that lands meanwhile makes it stale, never wrong).
     async fn reuse_or_run(&self, mut request: Request, document: Option<String>) -> Answered {
         let (Some(answers), Some(document), true) =
             (&self.shared.answers, document, is_query(&mut request))
         else {
             return self.run(request).await;
         };
-        let metrics = &self.shared.metrics;
-        // Current as of the request's arrival, or not served from memory.
         if let Err(e) = self.shared.domain.apply_change_log().await {
             tracing::warn!(error = %e, "reading the change log before a query failed");
             return self.run(request).await;
         }
         let seen = self.shared.domain.index.changes_seen();
         let now = Utc::now();
+        let metrics = &self.shared.metrics;
         let viewer = request
             .data
             .get(&std::any::TypeId::of::<Viewer>())
