@@ -21,7 +21,7 @@ ADDR=127.0.0.1:5098
 
 # Flips one discoverable creator on and off, $1 times a second, until killed.
 writer() {
-  python3 - "$1" "$2" <<'EOF'
+  exec python3 - "$1" "$2" <<'EOF'
 import json, os, sys, time, urllib.request
 rate, creator = float(sys.argv[1]), sys.argv[2]
 url, token = "http://127.0.0.1:5098/graphql", os.environ["TOKEN"]

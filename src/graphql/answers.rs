@@ -91,7 +91,8 @@ impl AsOf {
 }
 
 /// What an answer is kept under: everything it depends on besides the
-/// database and the clock.
+/// clock, the database included, as the count of changes this instance had
+/// seen when it was read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AnswerKey {
     viewer: Viewer,
@@ -100,7 +101,13 @@ pub struct AnswerKey {
     operation: Option<String>,
     /// The variables as JSON text.
     variables: String,
+    /// [`crate::domain::index::RankingIndex::changes_seen`].
+    seen: u64,
 }
+
+/// The `seen` of a key that marks a query as holding only for its instant
+/// whatever the database holds.
+const AT_ANY_COUNT: u64 = u64::MAX;
 
 impl AnswerKey {
     pub fn new(
@@ -108,12 +115,21 @@ impl AnswerKey {
         document: String,
         operation: Option<String>,
         variables: &Variables,
+        seen: u64,
     ) -> Self {
         Self {
             viewer,
             document,
             operation,
             variables: serde_json::to_string(variables).unwrap_or_default(),
+            seen,
+        }
+    }
+
+    fn at_any_count(&self) -> Self {
+        Self {
+            seen: AT_ANY_COUNT,
+            ..self.clone()
         }
     }
 
@@ -125,16 +141,32 @@ impl AnswerKey {
     }
 }
 
-/// A kept answer.
+/// What running a query under a key left.
 #[derive(Debug, Clone)]
-pub struct Kept {
-    /// [`crate::domain::index::RankingIndex::changes_seen`] when it was read.
-    seen: u64,
-    holds: Holds,
-    /// `data`, as JSON text.
-    pub data: Arc<str>,
-    /// What it cost when it ran (every field 1), charged again.
-    pub cost: u64,
+pub enum Kept {
+    /// Its answer: `data` as JSON text, what it cost when it ran (every
+    /// field 1, charged again), how long what it judged by the clock holds.
+    Answer {
+        holds: Holds,
+        data: Arc<str>,
+        cost: u64,
+    },
+    /// What it judged held only for its instant: it always will, whatever
+    /// the database holds, so those asking the same need not wait.
+    Momentary,
+    /// It answered with errors: those who waited for it run their own.
+    Failed,
+}
+
+impl Kept {
+    /// A query that ran without errors.
+    pub fn ran(holds: Holds, data: Arc<str>, cost: u64) -> Self {
+        if holds == Holds::Instant {
+            Kept::Momentary
+        } else {
+            Kept::Answer { holds, data, cost }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -142,23 +174,50 @@ struct ByBytes;
 
 impl quick_cache::Weighter<AnswerKey, Kept> for ByBytes {
     fn weight(&self, key: &AnswerKey, kept: &Kept) -> u64 {
-        (key.bytes() + std::mem::size_of::<Kept>() + kept.data.len()) as u64
+        let data = match kept {
+            Kept::Answer { data, .. } => data.len(),
+            Kept::Momentary | Kept::Failed => 0,
+        };
+        (key.bytes() + std::mem::size_of::<Kept>() + data) as u64
     }
 }
 
 /// Typical size of an answer, for the cache's initial sizing only.
 const TYPICAL_ANSWER_BYTES: u64 = 4 * 1024;
 
+type Cache = quick_cache::sync::Cache<AnswerKey, Kept, ByBytes>;
+
+/// The right to run a query for every request that asks the same under
+/// the same count meanwhile: they wait, then take what it leaves.
+pub struct Runner<'a>(
+    quick_cache::sync::PlaceholderGuard<
+        'a,
+        AnswerKey,
+        Kept,
+        ByBytes,
+        quick_cache::DefaultHashBuilder,
+        quick_cache::sync::DefaultLifecycle<AnswerKey, Kept>,
+    >,
+);
+
+/// What to do with a query.
+pub enum Lookup<'a> {
+    /// Serve this `data` (JSON text), which cost `cost`.
+    Kept { data: Arc<str>, cost: u64 },
+    /// Run it, for the others too when there is a [`Runner`].
+    Run(Option<Runner<'a>>),
+}
+
 /// This instance's kept answers, shared by every request.
 pub struct Answers {
-    cache: quick_cache::sync::Cache<AnswerKey, Kept, ByBytes>,
+    cache: Cache,
 }
 
 impl Answers {
     /// A cache holding at most `max_bytes`; `None` for 0 (turned off).
     pub fn new(max_bytes: u64) -> Option<Self> {
         (max_bytes > 0).then(|| Self {
-            cache: quick_cache::sync::Cache::with_weighter(
+            cache: Cache::with_weighter(
                 (max_bytes / TYPICAL_ANSWER_BYTES).max(16) as usize,
                 max_bytes,
                 ByBytes,
@@ -166,34 +225,33 @@ impl Answers {
         })
     }
 
-    /// The answer kept under `key`, if it was read with `seen` changes
-    /// seen and still holds `now`.
-    pub fn get(&self, key: &AnswerKey, seen: u64, now: DateTime<Utc>) -> Option<Kept> {
-        let kept = self.cache.get(key)?;
-        if kept.seen == seen && kept.holds.at(now) {
-            Some(kept)
-        } else {
-            // Stale for good: changes are only ever counted up.
-            self.cache.remove(key);
-            None
+    /// The answer kept under `key` if it holds `now`; else whether this
+    /// request runs the query for all that ask meanwhile. While another
+    /// request runs it, this waits for what that one leaves.
+    pub async fn lookup(&self, key: &AnswerKey, now: DateTime<Utc>) -> Lookup<'_> {
+        if self.cache.get(&key.at_any_count()).is_some() {
+            return Lookup::Run(None);
+        }
+        match self.cache.get_value_or_guard_async(key).await {
+            Ok(Kept::Answer { holds, data, cost }) if holds.at(now) => Lookup::Kept { data, cost },
+            // Its time is up, or the one who ran it could not keep it.
+            Ok(_) => Lookup::Run(None),
+            Err(guard) => Lookup::Run(Some(Runner(guard))),
         }
     }
 
-    /// Keeps an answer read with `seen` changes seen, unless what it
-    /// judged by the clock held only at its instant.
-    pub fn keep(&self, key: AnswerKey, seen: u64, holds: Holds, data: Arc<str>, cost: u64) {
-        if holds == Holds::Instant {
-            return;
+    /// What running the query under `key` left; those who waited take it.
+    pub fn settle(&self, key: AnswerKey, runner: Option<Runner<'_>>, kept: Kept) {
+        if matches!(kept, Kept::Momentary) {
+            self.cache.insert(key.at_any_count(), Kept::Momentary);
         }
-        self.cache.insert(
-            key,
-            Kept {
-                seen,
-                holds,
-                data,
-                cost,
-            },
-        );
+        match (runner, &kept) {
+            (Some(Runner(guard)), _) => {
+                let _ = guard.insert(kept);
+            }
+            (None, Kept::Answer { .. }) => self.cache.insert(key, kept),
+            (None, _) => {}
+        }
     }
 
     /// Bytes held (keys and text).
@@ -206,43 +264,119 @@ impl Answers {
 mod tests {
     use super::*;
 
-    fn key(n: usize) -> AnswerKey {
+    fn key_at(n: usize, seen: u64) -> AnswerKey {
         AnswerKey::new(
             Viewer::ANONYMOUS,
             format!("{n:064}"),
             None,
             &Variables::default(),
+            seen,
         )
+    }
+
+    fn key(n: usize) -> AnswerKey {
+        key_at(n, 7)
     }
 
     fn text(bytes: usize) -> Arc<str> {
         "x".repeat(bytes).into()
     }
 
-    #[test]
-    fn an_answer_is_served_only_while_nothing_changed_and_its_time_holds() {
+    /// Runs `key`'s query if the cache says so, leaving `kept`.
+    async fn ask(answers: &Answers, key: &AnswerKey, now: DateTime<Utc>, kept: Kept) -> bool {
+        match answers.lookup(key, now).await {
+            Lookup::Kept { .. } => false,
+            Lookup::Run(runner) => {
+                answers.settle(key.clone(), runner, kept);
+                true
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_served_only_under_its_count_and_while_its_time_holds() {
         let answers = Answers::new(1 << 20).unwrap();
         let t0 = Utc::now();
         let later = t0 + chrono::TimeDelta::seconds(60);
-        answers.keep(key(1), 7, Holds::Always, text(10), 3);
-        answers.keep(key(2), 7, Holds::Until(later), text(10), 3);
-        answers.keep(key(3), 7, Holds::Instant, text(10), 3);
-        assert_eq!(answers.get(&key(1), 7, t0).map(|k| k.cost), Some(3));
-        assert!(answers.get(&key(2), 7, t0).is_some());
+        let always = Kept::ran(Holds::Always, text(10), 3);
+        let until = Kept::ran(Holds::Until(later), text(10), 3);
         assert!(
-            answers.get(&key(2), 7, later).is_none(),
-            "expired at `later`"
+            ask(&answers, &key(1), t0, always.clone()).await,
+            "ran first"
         );
-        assert!(answers.get(&key(3), 7, t0).is_none(), "never kept");
-        assert!(answers.get(&key(1), 8, t0).is_none(), "a change came since");
         assert!(
-            answers.get(&key(1), 7, t0).is_none(),
-            "and it is gone for good"
+            !ask(&answers, &key(1), t0, always.clone()).await,
+            "then kept"
+        );
+        assert!(
+            ask(&answers, &key_at(1, 8), t0, always).await,
+            "a change came"
+        );
+        assert!(ask(&answers, &key(2), t0, until.clone()).await);
+        assert!(!ask(&answers, &key(2), t0, until.clone()).await);
+        assert!(ask(&answers, &key(2), later, until).await, "its time is up");
+        assert!(ask(&answers, &key(3), t0, Kept::Failed).await);
+        assert!(
+            ask(&answers, &key(3), t0, Kept::Failed).await,
+            "errors: not kept"
+        );
+        let momentary = Kept::ran(Holds::Instant, text(10), 3);
+        assert!(ask(&answers, &key(4), t0, momentary.clone()).await);
+        assert!(
+            ask(&answers, &key_at(4, 9), t0, momentary).await,
+            "never kept"
+        );
+        match answers.lookup(&key(1), t0).await {
+            Lookup::Kept { data, cost } => assert_eq!((data.len(), cost), (10, 3)),
+            Lookup::Run(_) => panic!("kept"),
+        }
+    }
+
+    #[tokio::test]
+    async fn those_asking_while_one_runs_wait_and_take_its_answer() {
+        let answers = Arc::new(Answers::new(1 << 20).unwrap());
+        let now = Utc::now();
+        let Lookup::Run(Some(runner)) = answers.lookup(&key(1), now).await else {
+            panic!("the first one runs it");
+        };
+        let waiter = {
+            let answers = answers.clone();
+            tokio::spawn(async move {
+                match answers.lookup(&key(1), now).await {
+                    Lookup::Kept { cost, .. } => Some(cost),
+                    Lookup::Run(_) => None,
+                }
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "it waits for the one running");
+        answers.settle(key(1), Some(runner), Kept::ran(Holds::Always, text(5), 4));
+        assert_eq!(waiter.await.unwrap(), Some(4));
+    }
+
+    #[tokio::test]
+    async fn those_waiting_for_a_momentary_answer_run_their_own_at_once_after() {
+        let answers = Arc::new(Answers::new(1 << 20).unwrap());
+        let now = Utc::now();
+        let Lookup::Run(Some(runner)) = answers.lookup(&key(1), now).await else {
+            panic!("the first one runs it");
+        };
+        let waiter = {
+            let answers = answers.clone();
+            tokio::spawn(
+                async move { matches!(answers.lookup(&key(1), now).await, Lookup::Run(None)) },
+            )
+        };
+        answers.settle(key(1), Some(runner), Kept::ran(Holds::Instant, text(5), 4));
+        assert!(waiter.await.unwrap());
+        assert!(
+            matches!(answers.lookup(&key_at(1, 99), now).await, Lookup::Run(None)),
+            "under any count, no one waits for it again"
         );
     }
 
-    #[test]
-    fn viewers_do_not_share_answers() {
+    #[tokio::test]
+    async fn viewers_do_not_share_answers() {
         let answers = Answers::new(1 << 20).unwrap();
         let agency = |id: u128| {
             AnswerKey::new(
@@ -253,11 +387,21 @@ mod tests {
                 "d".repeat(64),
                 None,
                 &Variables::default(),
+                0,
             )
         };
-        answers.keep(agency(1), 0, Holds::Always, text(5), 1);
-        assert!(answers.get(&agency(1), 0, Utc::now()).is_some());
-        assert!(answers.get(&agency(2), 0, Utc::now()).is_none());
+        let now = Utc::now();
+        assert!(
+            ask(
+                &answers,
+                &agency(1),
+                now,
+                Kept::ran(Holds::Always, text(5), 1)
+            )
+            .await
+        );
+        assert!(!ask(&answers, &agency(1), now, Kept::Failed).await);
+        assert!(ask(&answers, &agency(2), now, Kept::Failed).await);
     }
 
     #[test]
@@ -265,10 +409,14 @@ mod tests {
         let budget = 64 * 1024;
         let answers = Answers::new(budget).unwrap();
         for n in 0..1000 {
-            answers.keep(key(n), 0, Holds::Always, text(1000), 1);
+            answers.settle(key(n), None, Kept::ran(Holds::Always, text(1000), 1));
         }
         assert!(answers.bytes() <= budget, "{} bytes held", answers.bytes());
-        assert!(answers.get(&key(999), 0, Utc::now()).is_some());
+        assert!(
+            answers.bytes() > budget / 2,
+            "{} bytes held",
+            answers.bytes()
+        );
         assert!(Answers::new(0).is_none(), "0 turns it off");
     }
 

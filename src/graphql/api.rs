@@ -19,7 +19,7 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use super::answers::{AnswerKey, Answers, AsOf, Holds};
+use super::answers::{AnswerKey, Answers, AsOf, Kept, Lookup};
 use super::cost::selected_operation;
 use super::limits::{self, Charge, Limits};
 use super::persisted::PersistedQueries;
@@ -151,10 +151,10 @@ impl Api {
     }
 
     /// First the change log, as of the request's arrival (shared with the
-    /// requests waiting alongside); then the kept answer, if this instance
-    /// has seen no change since it was read and its time holds; else the
-    /// query runs, and is kept under the count of changes seen before it
-    /// ran (so a change that lands meanwhile makes it stale, never wrong).
+    /// requests waiting alongside); then the answer kept under the count
+    /// of changes this instance has now seen, if its time holds (or, while
+    /// another request runs the same query under that count, the answer it
+    /// leaves); else the query runs, and is kept for the next ones.
     async fn reuse_or_run(&self, mut request: Request, document: Option<String>) -> Answered {
         let (Some(answers), Some(document), true) =
             (&self.shared.answers, document, is_query(&mut request))
@@ -165,8 +165,6 @@ impl Api {
             tracing::warn!(error = %e, "reading the change log before a query failed");
             return self.run(request).await;
         }
-        let seen = self.shared.domain.index.changes_seen();
-        let now = Utc::now();
         let metrics = &self.shared.metrics;
         let viewer = request
             .data
@@ -179,28 +177,36 @@ impl Api {
             document,
             request.operation_name.clone(),
             &request.variables,
+            self.shared.domain.index.changes_seen(),
         );
-        if let Some(kept) = answers.get(&key, seen, now) {
-            metrics.count_answer(AnswerOutcome::Kept);
-            return Answered {
-                response: Response::new(Value::Null),
-                data_text: Some(kept.data),
-                cost: kept.cost,
-            };
-        }
+        let now = Utc::now();
+        let runner = match answers.lookup(&key, now).await {
+            Lookup::Kept { data, cost } => {
+                metrics.count_answer(AnswerOutcome::Kept);
+                return Answered {
+                    response: Response::new(Value::Null),
+                    data_text: Some(data),
+                    cost,
+                };
+            }
+            Lookup::Run(runner) => runner,
+        };
         let as_of = Arc::new(AsOf::new(now));
-        let response = self.schema.execute(request.data(as_of.clone())).await;
-        let holds = as_of.holds();
-        if !response.errors.is_empty() || holds == Holds::Instant {
+        let mut answered = Answered::ran(self.schema.execute(request.data(as_of.clone())).await);
+        if !answered.response.errors.is_empty() {
             metrics.count_answer(AnswerOutcome::NotKept);
-            return Answered::ran(response);
+            answers.settle(key, runner, Kept::Failed);
+            return answered;
         }
-        metrics.count_answer(AnswerOutcome::Read);
-        let mut answered = Answered::ran(response);
         let data: Arc<str> = serde_json::to_string(&answered.response.data)
             .unwrap_or_default()
             .into();
-        answers.keep(key, seen, holds, data.clone(), answered.cost);
+        let kept = Kept::ran(as_of.holds(), data.clone(), answered.cost);
+        metrics.count_answer(match kept {
+            Kept::Answer { .. } => AnswerOutcome::Read,
+            Kept::Momentary | Kept::Failed => AnswerOutcome::NotKept,
+        });
+        answers.settle(key, runner, kept);
         answered.response.data = Value::Null;
         answered.data_text = Some(data);
         answered

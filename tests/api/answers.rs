@@ -171,3 +171,37 @@ async fn writes_that_change_nothing_leave_kept_answers_be() {
     app.ok(&admin, DASHBOARD, json!({})).await;
     assert_eq!(answers(&app, "kept").await, 1);
 }
+
+#[tokio::test]
+async fn the_same_read_asked_at_once_runs_once() {
+    let app = spawn_app().await;
+    let admin = app.admin();
+    for i in 0..5 {
+        let (_, agency) = app.create_agency(&format!("herd-{i}"), &["FR"], 5).await;
+        let (_, creator) = app.create_creator(&format!("herd_{i}"), "FR").await;
+        app.insert_invitation(agency, creator).await;
+    }
+    let (alone, _) = statements_for(&app, &admin, DASHBOARD).await;
+    // A change: nothing is kept under the new count yet.
+    app.create_agency("herd-last", &["FR"], 5).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = app.statements.get();
+    let herd: Vec<_> = (0..16)
+        .map(|_| app.gql(Some(&admin), DASHBOARD, json!({})))
+        .collect();
+    let bodies = futures_util::future::join_all(herd).await;
+    let spent = app.statements.get() - before;
+    for body in &bodies {
+        assert_eq!(body.body, bodies[0].body);
+    }
+    // Sixteen runs would cost 16 x `alone`; one run and its waiters cost
+    // about one, plus at most one change-log read each.
+    assert!(
+        spent < 4 * alone + 16,
+        "{spent} statements for 16 (one alone: {alone})"
+    );
+    assert!(
+        answers(&app, "kept").await >= 8,
+        "most waited for the one that ran"
+    );
+}
