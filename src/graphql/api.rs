@@ -228,7 +228,8 @@ fn is_query(request: &mut Request) -> bool {
 }
 
 impl Executor for Api {
-    /// As by HTTP, answers as values.
+    /// As [`Api::answer`], the answer as values (HTTP calls `answer`; the
+    /// websocket transport needs an `Executor` but only streams).
     async fn execute(&self, request: Request) -> Response {
         let Answered {
             mut response,
