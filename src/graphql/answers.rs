@@ -9,9 +9,11 @@
 //! [`crate::domain::index`]), and an answer is served only while the count
 //! of changes the instance has seen is the one it was read at. So no
 //! answer predates a write acknowledged, on any instance, before the
-//! request came. Any change drops every answer: simple and safe; finer
-//! invalidation (by the entities an answer read) is for when writes are
-//! frequent enough to matter.
+//! request came. Any change drops every answer (they are kept under the
+//! count, and the old ones age out): simple and safe; finer invalidation
+//! (by the entities an answer read) is for when writes are frequent enough
+//! to matter. While one request runs a query, those asking the same under
+//! the same count wait for its answer rather than run it too.
 //!
 //! The clock: a rule judged by it (a PENDING invitation past its expiry
 //! reads as EXPIRED; quotas, eligibility and rankings) tells the read's
