@@ -107,10 +107,6 @@ pub struct AnswerKey {
     seen: u64,
 }
 
-/// The `seen` of a key that marks a query as holding only for its instant
-/// whatever the database holds.
-const AT_ANY_COUNT: u64 = u64::MAX;
-
 impl AnswerKey {
     pub fn new(
         viewer: Viewer,
@@ -125,13 +121,6 @@ impl AnswerKey {
             operation,
             variables: serde_json::to_string(variables).unwrap_or_default(),
             seen,
-        }
-    }
-
-    fn at_any_count(&self) -> Self {
-        Self {
-            seen: AT_ANY_COUNT,
-            ..self.clone()
         }
     }
 
@@ -210,9 +199,21 @@ pub enum Lookup<'a> {
     Run(Option<Runner<'a>>),
 }
 
+/// A document and the operation chosen in it.
+type Operation = (String, Option<String>);
+
+/// Documents found to hold only for their instant remembered at most (a
+/// hint, not a rule: one forgotten is run and found so again).
+const MOMENTARY_OPERATIONS: usize = 4096;
+
 /// This instance's kept answers, shared by every request.
 pub struct Answers {
     cache: Cache,
+    /// Operations that ran and held only for their instant: a ranking, a
+    /// quota. They will again, so they skip the change-log read and the
+    /// waiting. (Remembered by document, not variables: a document that
+    /// is momentary for some variables is then run for all, never wrong.)
+    momentary: quick_cache::sync::Cache<Operation, ()>,
 }
 
 impl Answers {
@@ -224,16 +225,22 @@ impl Answers {
                 max_bytes,
                 ByBytes,
             ),
+            momentary: quick_cache::sync::Cache::new(MOMENTARY_OPERATIONS),
         })
+    }
+
+    /// Whether the operation held only for its instant when it last ran
+    /// (its answers are never kept: run it straight away).
+    pub fn momentary(&self, document: &str, operation: Option<&str>) -> bool {
+        self.momentary
+            .get(&(document.to_owned(), operation.map(str::to_owned)))
+            .is_some()
     }
 
     /// The answer kept under `key` if it holds `now`; else whether this
     /// request runs the query for all that ask meanwhile. While another
     /// request runs it, this waits for what that one leaves.
     pub async fn lookup(&self, key: &AnswerKey, now: DateTime<Utc>) -> Lookup<'_> {
-        if self.cache.get(&key.at_any_count()).is_some() {
-            return Lookup::Run(None);
-        }
         match self.cache.get_value_or_guard_async(key).await {
             Ok(Kept::Answer { holds, data, cost }) if holds.at(now) => Lookup::Kept { data, cost },
             // Its time is up, or the one who ran it could not keep it.
@@ -245,7 +252,8 @@ impl Answers {
     /// What running the query under `key` left; those who waited take it.
     pub fn settle(&self, key: AnswerKey, runner: Option<Runner<'_>>, kept: Kept) {
         if matches!(kept, Kept::Momentary) {
-            self.cache.insert(key.at_any_count(), Kept::Momentary);
+            self.momentary
+                .insert((key.document.clone(), key.operation.clone()), ());
         }
         match (runner, &kept) {
             (Some(Runner(guard)), _) => {
@@ -369,11 +377,12 @@ mod tests {
                 async move { matches!(answers.lookup(&key(1), now).await, Lookup::Run(None)) },
             )
         };
+        assert!(!answers.momentary(&key(1).document, None));
         answers.settle(key(1), Some(runner), Kept::ran(Holds::Instant, text(5), 4));
         assert!(waiter.await.unwrap());
         assert!(
-            matches!(answers.lookup(&key_at(1, 99), now).await, Lookup::Run(None)),
-            "under any count, no one waits for it again"
+            answers.momentary(&key_at(1, 99).document, None),
+            "under any count, it runs straight away"
         );
     }
 

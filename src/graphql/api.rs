@@ -150,7 +150,8 @@ impl Api {
         answered
     }
 
-    /// First the change log, as of the request's arrival (shared with the
+    /// An operation known to hold only for its instant runs at once. For
+    /// the others, first the change log, as of the request's arrival (shared with the
     /// requests waiting alongside); then the answer kept under the count
     /// of changes this instance has now seen, if its time holds (or, while
     /// another request runs the same query under that count, the answer it
@@ -161,6 +162,10 @@ impl Api {
         else {
             return self.run(request).await;
         };
+        if answers.momentary(&document, request.operation_name.as_deref()) {
+            self.shared.metrics.count_answer(AnswerOutcome::NotKept);
+            return self.run(request).await;
+        }
         if let Err(e) = self.shared.domain.apply_change_log().await {
             tracing::warn!(error = %e, "reading the change log before a query failed");
             return self.run(request).await;
