@@ -1,6 +1,9 @@
 //! Token buckets in cost points, one per principal (DESIGN.md "Limits"):
-//! a request may start when its requested cost is available, and is
-//! charged what it actually cost once it ran. Time is passed in.
+//! a request may start when its requested cost is available, and reserves
+//! it at once, so concurrent requests cannot overdraw the bucket; once it
+//! ran, the difference with what it actually cost is settled, and a debt
+//! (an answer that cost more than asked) carries over, as Shopify's and
+//! GitHub's buckets do. Time is passed in.
 //!
 //! Hand-written rather than `governor`: its GCRA cells can neither report
 //! the points a caller has left (`throttleStatus.currentlyAvailable`) nor
@@ -81,13 +84,15 @@ impl RateLimiter {
         bucket
     }
 
-    /// Whether `requested` points may start now; nothing is taken yet.
+    /// Whether `requested` points may start now; if so they are taken.
+    /// A request larger than the bucket starts from a full one, and
+    /// leaves it in debt.
     pub fn admit(&self, key: &str, requested: u64, now: Instant) -> Result<Throttle, Limited> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = self.refilled(&mut buckets, key, now);
-        // A request larger than the bucket waits for a full one.
         let needed = (requested as f64).min(self.capacity);
         if bucket.available >= needed {
+            bucket.available -= requested as f64;
             return Ok(self.throttle(bucket.available));
         }
         let seconds = if self.restore_per_second > 0.0 {
@@ -102,12 +107,18 @@ impl RateLimiter {
         })
     }
 
-    /// Takes what the request cost; what is left is reported.
-    pub fn charge(&self, key: &str, actual: u64, now: Instant) -> Throttle {
+    /// A request that reserved `reserved` points actually cost `actual`:
+    /// the difference is given back, or owed.
+    pub fn settle(&self, key: &str, reserved: u64, actual: u64, now: Instant) -> Throttle {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = self.refilled(&mut buckets, key, now);
-        bucket.available = (bucket.available - actual as f64).max(0.0);
+        bucket.available = (bucket.available + reserved as f64 - actual as f64).min(self.capacity);
         self.throttle(bucket.available)
+    }
+
+    /// Takes `points` without asking (what a refused request cost to read).
+    pub fn charge(&self, key: &str, points: u64, now: Instant) -> Throttle {
+        self.settle(key, 0, points, now)
     }
 }
 
@@ -121,9 +132,8 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(
             limiter.admit("a", 60, t0).unwrap().currently_available,
-            100.0
+            40.0
         );
-        assert_eq!(limiter.charge("a", 60, t0).currently_available, 40.0);
         let limited = limiter.admit("a", 60, t0).unwrap_err();
         assert_eq!(limited.retry_after, Duration::from_secs(2));
         assert_eq!(limited.throttle.currently_available, 40.0);
@@ -131,23 +141,48 @@ mod tests {
         assert!(limiter.admit("b", 60, t0).is_ok());
         // Two seconds restore 20 points.
         let t2 = t0 + Duration::from_secs(2);
+        assert_eq!(limiter.admit("a", 60, t2).unwrap().currently_available, 0.0);
+    }
+
+    #[test]
+    fn concurrent_reservations_cannot_overdraw() {
+        let limiter = RateLimiter::new(10_000, 500).unwrap();
+        let t0 = Instant::now();
+        let admitted = (0..40)
+            .filter(|_| limiter.admit("a", 4_000, t0).is_ok())
+            .count();
+        assert_eq!(admitted, 2, "two reservations of 4,000 fit in 10,000");
+    }
+
+    #[test]
+    fn settling_refunds_or_leaves_a_debt_that_carries_over() {
+        let limiter = RateLimiter::new(10_000, 500).unwrap();
+        let t0 = Instant::now();
+        limiter.admit("a", 100, t0).unwrap();
         assert_eq!(
-            limiter.admit("a", 60, t2).unwrap().currently_available,
-            60.0
+            limiter.settle("a", 100, 10, t0).currently_available,
+            9_990.0
+        );
+        // An answer that cost far more than asked: the bucket owes it.
+        limiter.admit("a", 100, t0).unwrap();
+        let owed = limiter.settle("a", 100, 461_426, t0);
+        assert!(owed.currently_available < -450_000.0, "{owed:?}");
+        let later = t0 + Duration::from_secs(10);
+        let refused = limiter.admit("a", 1, later).unwrap_err();
+        assert!(
+            refused.retry_after > Duration::from_secs(800),
+            "{refused:?}"
         );
     }
 
     #[test]
-    fn buckets_never_overfill_nor_go_negative() {
+    fn buckets_never_overfill_and_a_large_request_waits_for_a_full_one() {
         let limiter = RateLimiter::new(50, 5).unwrap();
         let t0 = Instant::now();
-        assert_eq!(limiter.charge("a", 500, t0).currently_available, 0.0);
+        assert_eq!(limiter.charge("a", 20, t0).currently_available, 30.0);
+        assert!(limiter.admit("a", 10_000, t0).is_err(), "not full");
         let later = t0 + Duration::from_secs(3600);
-        assert_eq!(
-            limiter.admit("a", 1, later).unwrap().currently_available,
-            50.0
-        );
-        // A request larger than the bucket waits for a full bucket only.
+        assert_eq!(limiter.settle("a", 0, 0, later).currently_available, 50.0);
         assert!(limiter.admit("a", 10_000, later).is_ok());
     }
 

@@ -203,8 +203,20 @@ pub enum Lookup<'a> {
 type Operation = (String, Option<String>);
 
 /// Documents found to hold only for their instant remembered at most (a
-/// hint, not a rule: one forgotten is run and found so again).
-const MOMENTARY_OPERATIONS: usize = 4096;
+/// hint, not a rule: one forgotten is run and found so again), in bytes
+/// of their keys; counted in [`Answers::bytes`].
+const MOMENTARY_BYTES: u64 = 1024 * 1024;
+
+#[derive(Clone)]
+struct KeyBytes;
+
+impl quick_cache::Weighter<Operation, ()> for KeyBytes {
+    fn weight(&self, (document, operation): &Operation, (): &()) -> u64 {
+        (std::mem::size_of::<Operation>()
+            + document.len()
+            + operation.as_ref().map_or(0, String::len)) as u64
+    }
+}
 
 /// This instance's kept answers, shared by every request.
 pub struct Answers {
@@ -213,7 +225,7 @@ pub struct Answers {
     /// quota. They will again, so they skip the change-log read and the
     /// waiting. (Remembered by document, not variables: a document that
     /// is momentary for some variables is then run for all, never wrong.)
-    momentary: quick_cache::sync::Cache<Operation, ()>,
+    momentary: quick_cache::sync::Cache<Operation, (), KeyBytes>,
 }
 
 impl Answers {
@@ -225,7 +237,11 @@ impl Answers {
                 max_bytes,
                 ByBytes,
             ),
-            momentary: quick_cache::sync::Cache::new(MOMENTARY_OPERATIONS),
+            momentary: quick_cache::sync::Cache::with_weighter(
+                (MOMENTARY_BYTES / 128) as usize,
+                MOMENTARY_BYTES,
+                KeyBytes,
+            ),
         })
     }
 
@@ -264,9 +280,9 @@ impl Answers {
         }
     }
 
-    /// Bytes held (keys and text).
+    /// Bytes held (keys and text, the momentary operations' keys).
     pub fn bytes(&self) -> u64 {
-        self.cache.weight()
+        self.cache.weight() + self.momentary.weight()
     }
 }
 

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Data, Executor, Request, Response, ServerError, Value};
 use chrono::Utc;
 use futures_util::StreamExt;
@@ -97,11 +97,16 @@ impl Api {
         self.shared.answers.as_ref().map_or(0, Answers::bytes)
     }
 
+    /// The document (kept, or parsed within bounds), its name, the
+    /// limits; a document that passed them is kept for the next requests,
+    /// and only then copied into the request to run.
     fn admit(&self, mut request: Request, session: Option<&Data>) -> Admitted {
-        let mut charge = Charge::default();
-        let document = match self.shared.persisted.resolve(&mut request) {
+        let limits = &self.shared.limits;
+        let mut charge = limits.charge_for(&request, session);
+        let document = match self.shared.persisted.document(&mut request) {
             Ok(document) => document,
             Err(e) => {
+                charge.refuse();
                 return Admitted {
                     operation: observe::UNPARSED.to_owned(),
                     charge,
@@ -110,13 +115,18 @@ impl Api {
                 };
             }
         };
-        let operation = observe::name(&mut request);
-        let admitted = self.shared.limits.admit(&mut request, session, &mut charge);
+        let operation = observe::name(&document.parsed, request.operation_name.as_deref());
+        let admitted = limits.admit(&request, &document.parsed, &mut charge);
+        let request = admitted.map(|()| {
+            self.shared.persisted.keep(&document);
+            request.set_parsed_query(ExecutableDocument::clone(&document.parsed));
+            request
+        });
         Admitted {
             operation,
             charge,
-            document,
-            request: admitted.map(|()| request),
+            document: Some(document.hash),
+            request,
         }
     }
 
@@ -162,7 +172,9 @@ impl Api {
         else {
             return self.run(request).await;
         };
-        if answers.momentary(&document, request.operation_name.as_deref()) {
+        // A client-chosen name is kept bounded, as everywhere.
+        let operation = request.operation_name.as_deref().map(observe::bounded);
+        if answers.momentary(&document, operation.as_deref()) {
             self.shared.metrics.count_answer(AnswerOutcome::NotKept);
             return self.run(request).await;
         }
@@ -180,7 +192,7 @@ impl Api {
         let key = AnswerKey::new(
             viewer,
             document,
-            request.operation_name.clone(),
+            operation,
             &request.variables,
             self.shared.domain.index.changes_seen(),
         );

@@ -1,14 +1,15 @@
 //! The limits of public clients, applied by [`super::api`] to every
 //! operation, so POST, GET and websockets get the same: the cost and depth
 //! of the selected operation checked before anything runs
-//! (QUERY_TOO_COMPLEX), the caller's bucket asked for the requested cost
-//! (RATE_LIMITED) and charged the actual one, `extensions.cost` on every
+//! (QUERY_TOO_COMPLEX), the caller's bucket asked for the requested cost,
+//! which it reserves (RATE_LIMITED when it cannot), settled to the actual
+//! one after; a refused request pays for the text it sent; `extensions.cost` on every
 //! answer, and an `extensions.code` on every error async-graphql raised
 //! itself (parse, validation, input coercion: BAD_USER_INPUT).
 
 use std::time::Instant;
 
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Data, ErrorExtensionValues, Request, Response, ServerResult, Value};
 
 use super::cost::{CostModel, selected_operation};
@@ -52,9 +53,24 @@ impl Limits {
 pub struct Charge {
     key: Option<String>,
     requested: u64,
-    /// Refused before it ran: nothing to charge.
+    /// Points reserved from the bucket at admission, settled after.
+    reserved: Option<u64>,
+    /// Refused before it ran: charged what its text cost to read.
     refused: bool,
+    text_bytes: usize,
     throttle: Option<Throttle>,
+}
+
+impl Charge {
+    /// The request was refused before it ran.
+    pub fn refuse(&mut self) {
+        self.refused = true;
+    }
+
+    /// What a refused request is charged: 1 point per KiB read, at least 1.
+    fn parse_points(&self) -> u64 {
+        (self.text_bytes as u64).div_ceil(1024).max(1)
+    }
 }
 
 /// Errors async-graphql raised carry no code; ours always do.
@@ -90,94 +106,105 @@ fn rate_key(request: &Request, session: Option<&Data>) -> Option<String> {
 }
 
 impl Limits {
-    /// The checks, in order: parse, method, cost and depth, the bucket;
-    /// `charge` says what was asked and whom to charge, refused or not.
+    /// Whom a request is charged to, and for how much text.
+    pub fn charge_for(&self, request: &Request, session: Option<&Data>) -> Charge {
+        Charge {
+            key: rate_key(request, session),
+            text_bytes: request.query.len(),
+            ..Charge::default()
+        }
+    }
+
+    /// The checks of a parsed request, in order: method, cost and depth,
+    /// the bucket (which reserves the requested cost); `charge` says what
+    /// was asked, refused or not.
     pub fn admit(
         &self,
-        request: &mut Request,
-        session: Option<&Data>,
+        request: &Request,
+        doc: &ExecutableDocument,
         charge: &mut Charge,
     ) -> ServerResult<()> {
-        let key = rate_key(request, session);
-        charge.key.clone_from(&key);
-        let operation = request.operation_name.clone();
+        let refused = |charge: &mut Charge, error| {
+            charge.refuse();
+            Err(error)
+        };
+        let operation = request.operation_name.as_deref();
         let by_get = request
             .data
             .get(&std::any::TypeId::of::<QueryByGet>())
             .is_some();
-        let variables = std::mem::take(&mut request.variables);
-        let measured = request.parsed_query().map(|doc| {
-            let mutation = selected_operation(doc, operation.as_deref())
-                .is_some_and(|op| op.node.ty == OperationType::Mutation);
-            let measured = self.model.measure(doc, operation.as_deref(), &variables);
-            (mutation, measured)
-        });
-        request.variables = variables;
-        let (mutation, measured) =
-            measured.map_err(|e| coded_server_error(e.message, BAD_USER_INPUT))?;
+        let mutation = selected_operation(doc, operation)
+            .is_some_and(|op| op.node.ty == OperationType::Mutation);
         if by_get && mutation {
-            charge.refused = true;
             let mut error = coded_server_error("mutations are sent by POST", BAD_USER_INPUT);
             if let Some(ext) = error.extensions.as_mut() {
                 ext.set("allow", "POST");
             }
-            return Err(error);
+            return refused(charge, error);
         }
         // No such operation: validation explains.
-        let Some(measured) = measured else {
+        let Some(measured) = self.model.measure(doc, operation, &request.variables) else {
             return Ok(());
         };
-        let measure = measured
-            .and_then(|m| m.check(self.max_cost, self.max_depth))
-            .map_err(|too| coded_server_error(too.to_string(), QUERY_TOO_COMPLEX));
-        let measure = match measure {
-            Ok(m) if m.introspects && !self.introspection => Err(coded_server_error(
-                "introspection is turned off on this server",
-                BAD_USER_INPUT,
-            )),
-            other => other,
-        };
-        let measure = match measure {
-            Ok(m) => m,
-            Err(e) => {
-                charge.refused = true;
-                return Err(e);
-            }
-        };
-        charge.requested = measure.cost;
-        let (Some(limiter), Some(key)) = (&self.limiter, key.as_deref()) else {
+        let measure =
+            match measured.and_then(|m| m.check(&self.model, self.max_cost, self.max_depth)) {
+                Ok(m) if m.introspects && !self.introspection => {
+                    return refused(
+                        charge,
+                        coded_server_error(
+                            "introspection is turned off on this server",
+                            BAD_USER_INPUT,
+                        ),
+                    );
+                }
+                Ok(m) => m,
+                Err(too) => {
+                    return refused(
+                        charge,
+                        coded_server_error(too.to_string(), QUERY_TOO_COMPLEX),
+                    );
+                }
+            };
+        charge.requested = measure.requested();
+        let (Some(limiter), Some(key)) = (&self.limiter, charge.key.as_deref()) else {
             return Ok(());
         };
-        match limiter.admit(key, measure.cost, Instant::now()) {
+        match limiter.admit(key, charge.requested, Instant::now()) {
             Ok(throttle) => {
+                charge.reserved = Some(charge.requested);
                 charge.throttle = Some(throttle);
                 Ok(())
             }
             Err(limited) => {
-                charge.refused = true;
                 charge.throttle = Some(limited.throttle);
                 let seconds = limited.retry_after.as_secs();
                 let mut error = coded_server_error(
                     format!(
                         "rate limited: this request costs {} points, {} are available; retry in {seconds} s",
-                        measure.cost, limited.throttle.currently_available
+                        charge.requested, limited.throttle.currently_available
                     ),
                     RATE_LIMITED,
                 );
                 if let Some(ext) = error.extensions.as_mut() {
                     ext.set("retryAfterSeconds", seconds);
                 }
-                Err(error)
+                refused(charge, error)
             }
         }
     }
 
-    /// `extensions.cost`, charging the bucket what the answer cost
-    /// (`actual`: see [`actual_cost`]).
+    /// `extensions.cost`, settling the bucket: a request that ran pays
+    /// what its answer cost (`actual`: see [`actual_cost`]) instead of
+    /// what it reserved; a refused one pays for the text it sent.
     pub fn report(&self, charge: &mut Charge, actual: u64, response: &mut Response) {
         let actual = if charge.refused { 0 } else { actual };
-        if let (Some(limiter), Some(key), false) = (&self.limiter, &charge.key, charge.refused) {
-            charge.throttle = Some(limiter.charge(key, actual, Instant::now()));
+        if let (Some(limiter), Some(key)) = (&self.limiter, &charge.key) {
+            let now = Instant::now();
+            if charge.refused {
+                charge.throttle = Some(limiter.charge(key, charge.parse_points(), now));
+            } else if let Some(reserved) = charge.reserved {
+                charge.throttle = Some(limiter.settle(key, reserved, actual, now));
+            }
         }
         let throttle = charge.throttle.map(|t| {
             serde_json::json!({

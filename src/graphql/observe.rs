@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use async_graphql::parser::types::DocumentOperations;
-use async_graphql::{Request, Response, Value};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
+use async_graphql::{Response, Value};
 
 use super::error::RATE_LIMITED;
 use crate::metrics::Metrics;
@@ -26,26 +26,36 @@ fn outcome(response: &Response) -> &str {
     }
 }
 
-/// The selected operation's name, as the document spells it.
-fn operation_name(request: &mut Request) -> String {
-    let asked = request.operation_name.clone();
-    let Ok(doc) = request.parsed_query() else {
-        return UNPARSED.to_owned();
-    };
+/// The longest client-chosen name kept as it is (as a metric label, a
+/// log field, a key of kept answers); a longer one is kept by its hash.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// A client-chosen name as the server keeps it: itself when short, else
+/// `#` and the first 32 hex digits of its SHA-256.
+pub fn bounded(name: &str) -> String {
+    if name.chars().count() <= MAX_NAME_CHARS {
+        name.to_owned()
+    } else {
+        format!("#{}", &super::persisted::sha256_hex(name)[..32])
+    }
+}
+
+/// The selected operation's name, as the document spells it (bounded).
+fn operation_name(doc: &ExecutableDocument, asked: Option<&str>) -> String {
     let found = match &doc.operations {
         DocumentOperations::Single(_) => return ANONYMOUS.to_owned(),
-        DocumentOperations::Multiple(ops) => match asked.as_deref() {
+        DocumentOperations::Multiple(ops) => match asked {
             Some(asked) => ops.keys().find(|name| name.as_str() == asked),
             None if ops.len() == 1 => ops.keys().next(),
             None => None,
         },
     };
-    found.map_or_else(|| UNPARSED.to_owned(), |name| name.to_string())
+    found.map_or_else(|| UNPARSED.to_owned(), |name| bounded(name))
 }
 
 /// The selected operation's name, also recorded on the log span.
-pub fn name(request: &mut Request) -> String {
-    let name = operation_name(request);
+pub fn name(doc: &ExecutableDocument, asked: Option<&str>) -> String {
+    let name = operation_name(doc, asked);
     tracing::Span::current().record("operation", name.as_str());
     name
 }

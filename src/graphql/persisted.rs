@@ -1,27 +1,44 @@
+//! Documents: every query parsed within bounds, and the ones worth
+//! keeping kept. A document larger than [`MAX_DOCUMENT_BYTES`], or whose
+//! brackets nest deeper than [`MAX_BRACKET_NESTING`], is refused before it
+//! is parsed (the parser recurses), so no text can exhaust the stack or
+//! the memory of the parse.
+//!
 //! Automatic persisted queries, the Apollo protocol: a request may carry
 //! `extensions.persistedQuery { version: 1, sha256Hash }` instead of its
 //! query; an unknown hash is PERSISTED_QUERY_NOT_FOUND ("PersistedQueryNotFound"),
-//! and hash plus query registers the query. The cache is bounded in bytes
-//! of query text (least recently used out first), not in entries: one
-//! megabyte-sized query must not count as one of ten thousand small ones.
+//! and hash plus query registers the query. A query sent in full is
+//! remembered by its hash as well: most clients send the same few
+//! documents, parsing one is a large share of a small request's time, and
+//! the hash alone then works for it too.
 //!
-//! A query sent in full is remembered by its hash as well: most clients
-//! send the same few documents, parsing one is a large share of a small
-//! request's time, and the hash alone then works for it too.
+//! Only documents that passed the limits are kept ([`PersistedQueries::keep`]
+//! is called once they have), shared rather than copied while they are
+//! measured, and the budget is charged by what a parsed document occupies
+//! (an estimate from its nodes, see [`document_bytes`]), not by its text:
+//! a parsed document is tens of times larger than its text.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Request, ServerResult};
+use async_graphql::parser::types::{
+    ExecutableDocument, Field, FragmentDefinition, OperationDefinition, Selection, SelectionSet,
+};
+use async_graphql::{Positioned, Request, ServerError, ServerResult, Value};
 use sha2::{Digest, Sha256};
 
-use super::error::{BAD_USER_INPUT, coded_server_error};
+use super::error::{BAD_USER_INPUT, QUERY_TOO_COMPLEX, coded_server_error};
 
 pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+/// The largest document parsed at all: GraphiQL's introspection query is
+/// 2 KiB, the largest screens' queries a few.
+pub const MAX_DOCUMENT_BYTES: usize = 100 * 1024;
+/// How deep `{`, `(` and `[` may nest in a document's text (selections
+/// nest at most [`super::cost::MAX_NESTING`] deep; values a few more).
+pub const MAX_BRACKET_NESTING: usize = 64;
 
 struct Entry {
-    document: ExecutableDocument,
+    document: Arc<ExecutableDocument>,
     bytes: usize,
     used: u64,
 }
@@ -33,10 +50,17 @@ struct Cache {
     clock: u64,
 }
 
-/// The persisted documents of this instance, shared by every request.
+/// The kept documents of this instance, shared by every request.
 pub struct PersistedQueries {
     cache: Mutex<Cache>,
     max_bytes: usize,
+}
+
+/// A request's document, parsed or kept, and whether it is kept yet.
+pub struct Document {
+    pub hash: String,
+    pub parsed: Arc<ExecutableDocument>,
+    kept: bool,
 }
 
 impl PersistedQueries {
@@ -51,7 +75,7 @@ impl PersistedQueries {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn get(&self, hash: &str) -> Option<ExecutableDocument> {
+    fn get(&self, hash: &str) -> Option<Arc<ExecutableDocument>> {
         let mut cache = self.lock();
         cache.clock += 1;
         let clock = cache.clock;
@@ -60,7 +84,7 @@ impl PersistedQueries {
         Some(entry.document.clone())
     }
 
-    fn put(&self, hash: String, document: ExecutableDocument, bytes: usize) {
+    fn put(&self, hash: String, document: Arc<ExecutableDocument>, bytes: usize) {
         if bytes > self.max_bytes {
             return;
         }
@@ -98,13 +122,13 @@ impl PersistedQueries {
         }
     }
 
-    #[cfg(test)]
-    fn held_bytes(&self) -> usize {
+    /// Bytes the kept documents occupy (estimated).
+    pub fn bytes(&self) -> usize {
         self.lock().bytes
     }
 }
 
-fn sha256_hex(text: &str) -> String {
+pub fn sha256_hex(text: &str) -> String {
     let mut hex = String::with_capacity(64);
     for byte in Sha256::digest(text.as_bytes()) {
         use std::fmt::Write;
@@ -135,57 +159,209 @@ fn persisted_hash(request: &mut Request) -> ServerResult<Option<String>> {
     Ok(Some(hash.to_ascii_lowercase()))
 }
 
+/// How deep brackets nest in a document's text, outside strings and
+/// comments; `None` once past `max` (the scan stops there).
+fn bracket_nesting(text: &str, max: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
+                }
+                i += 2;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'(' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                if depth > max {
+                    return None;
+                }
+            }
+            b'}' | b')' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Some(deepest)
+}
+
+/// Parses a query's text within the bounds of this module.
+pub fn parse_bounded(query: &str) -> ServerResult<ExecutableDocument> {
+    if query.len() > MAX_DOCUMENT_BYTES {
+        return Err(coded_server_error(
+            format!(
+                "the document is {} bytes; at most {MAX_DOCUMENT_BYTES} are parsed",
+                query.len()
+            ),
+            QUERY_TOO_COMPLEX,
+        ));
+    }
+    if bracket_nesting(query, MAX_BRACKET_NESTING).is_none() {
+        return Err(coded_server_error(
+            format!("brackets may not nest more than {MAX_BRACKET_NESTING} deep"),
+            QUERY_TOO_COMPLEX,
+        ));
+    }
+    async_graphql::parser::parse_query(query).map_err(|e| {
+        let mut error = ServerError::from(e);
+        error.extensions = None;
+        error
+    })
+}
+
 impl PersistedQueries {
-    /// Puts the document a hash stands for into the request, or registers
-    /// the query sent with its hash; a request without one is left alone.
-    /// Returns the document's hash, when there is a document.
-    pub fn resolve(&self, request: &mut Request) -> ServerResult<Option<String>> {
-        let Some(hash) = persisted_hash(request)? else {
-            return Ok(self.remember(request));
-        };
+    /// The document a request stands for: kept under the hash it names
+    /// (or under the SHA-256 of its query), else its query parsed within
+    /// bounds. A hash and query that do not match, or an unknown hash
+    /// alone, are refused.
+    pub fn document(&self, request: &mut Request) -> ServerResult<Document> {
+        let named = persisted_hash(request)?;
         if request.query.is_empty() {
-            let document = self.get(&hash).ok_or_else(|| {
-                coded_server_error("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND)
-            })?;
-            request.set_parsed_query(document);
-        } else {
-            if sha256_hex(&request.query) != hash {
+            let Some(hash) = named else {
                 return Err(coded_server_error(
-                    "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query",
+                    "the request has no query",
                     BAD_USER_INPUT,
                 ));
-            }
-            let bytes = request.query.len();
-            let document = request.parsed_query()?.clone();
-            self.put(hash.clone(), document, bytes);
-        }
-        Ok(Some(hash))
-    }
-
-    /// A query sent in full: its document from the cache when it was seen
-    /// before, else parsed and kept (a document that does not parse is
-    /// left to the schema, which says why). Returns its hash.
-    fn remember(&self, request: &mut Request) -> Option<String> {
-        if request.query.is_empty() {
-            return None;
+            };
+            let parsed = self.get(&hash).ok_or_else(|| {
+                coded_server_error("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND)
+            })?;
+            return Ok(Document {
+                hash,
+                parsed,
+                kept: true,
+            });
         }
         let hash = sha256_hex(&request.query);
-        if let Some(document) = self.get(&hash) {
-            request.set_parsed_query(document);
-        } else if let Ok(document) = request.parsed_query() {
-            let document = document.clone();
-            self.put(hash.clone(), document, request.query.len());
+        if named.is_some_and(|named| named != hash) {
+            return Err(coded_server_error(
+                "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query",
+                BAD_USER_INPUT,
+            ));
         }
-        Some(hash)
+        if let Some(parsed) = self.get(&hash) {
+            return Ok(Document {
+                hash,
+                parsed,
+                kept: true,
+            });
+        }
+        let parsed = Arc::new(parse_bounded(&request.query)?);
+        Ok(Document {
+            hash,
+            parsed,
+            kept: false,
+        })
     }
+
+    /// Keeps a document that passed the limits, charged by its size.
+    pub fn keep(&self, document: &Document) {
+        if !document.kept {
+            let bytes = document_bytes(&document.parsed);
+            self.put(document.hash.clone(), document.parsed.clone(), bytes);
+        }
+    }
+}
+
+/// What a parsed document occupies, estimated from its nodes: each node's
+/// own size, its names and strings. Its recursion follows the document's
+/// brackets, which [`parse_bounded`] bounded.
+pub fn document_bytes(doc: &ExecutableDocument) -> usize {
+    fn value(v: &Value) -> usize {
+        std::mem::size_of::<Value>()
+            + match v {
+                Value::String(s) => s.len(),
+                Value::Enum(n) => n.len(),
+                Value::List(items) => items.iter().map(value).sum(),
+                Value::Object(fields) => fields.iter().map(|(k, v)| k.len() + 32 + value(v)).sum(),
+                _ => 0,
+            }
+    }
+    fn const_or_var(v: &impl std::fmt::Display) -> usize {
+        // Variables and constants alike: their JSON text is a fair proxy.
+        std::mem::size_of_val(v) + v.to_string().len()
+    }
+    fn set(s: &SelectionSet) -> usize {
+        s.items
+            .iter()
+            .map(|item| {
+                std::mem::size_of::<Positioned<Selection>>()
+                    + match &item.node {
+                        Selection::Field(f) => field(&f.node),
+                        Selection::FragmentSpread(s) => {
+                            s.node.fragment_name.node.len() + 32 + s.node.directives.len() * 64
+                        }
+                        Selection::InlineFragment(f) => {
+                            64 + f.node.directives.len() * 64 + set(&f.node.selection_set.node)
+                        }
+                    }
+            })
+            .sum()
+    }
+    fn field(f: &Field) -> usize {
+        std::mem::size_of::<Field>()
+            + f.name.node.len()
+            + 32
+            + f.alias.as_ref().map_or(0, |a| a.node.len() + 32)
+            + f.arguments
+                .iter()
+                .map(|(n, v)| n.node.len() + 64 + const_or_var(&v.node))
+                .sum::<usize>()
+            + f.directives.len() * 128
+            + set(&f.selection_set.node)
+    }
+    fn operation(op: &OperationDefinition) -> usize {
+        std::mem::size_of::<OperationDefinition>()
+            + op.variable_definitions
+                .iter()
+                .map(|d| {
+                    128 + d.node.name.node.len()
+                        + d.node.default_value.as_ref().map_or(0, |v| value(&v.node))
+                })
+                .sum::<usize>()
+            + op.directives.len() * 128
+            + set(&op.selection_set.node)
+    }
+    fn fragment(name: &str, f: &FragmentDefinition) -> usize {
+        std::mem::size_of::<FragmentDefinition>() + 2 * name.len() + 64 + set(&f.selection_set.node)
+    }
+    std::mem::size_of::<ExecutableDocument>()
+        + doc
+            .operations
+            .iter()
+            .map(|(name, op)| name.map_or(0, |n| n.len() + 32) + operation(&op.node))
+            .sum::<usize>()
+        + doc
+            .fragments
+            .iter()
+            .map(|(name, f)| fragment(name, &f.node))
+            .sum::<usize>()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn doc(q: &str) -> ExecutableDocument {
-        async_graphql::parser::parse_query(q).unwrap()
+    fn doc(q: &str) -> Arc<ExecutableDocument> {
+        Arc::new(async_graphql::parser::parse_query(q).unwrap())
     }
 
     #[test]
@@ -195,10 +371,51 @@ mod tests {
         cache.put("b".into(), doc("{ b }"), 40);
         assert!(cache.get("a").is_some(), "a is now the most recent");
         cache.put("c".into(), doc("{ c }"), 40);
-        assert!(cache.held_bytes() <= 90);
+        assert!(cache.bytes() <= 90);
         assert!(cache.get("b").is_none(), "b was the least recently used");
         assert!(cache.get("a").is_some() && cache.get("c").is_some());
         cache.put("huge".into(), doc("{ huge }"), 1000);
         assert!(cache.get("huge").is_none(), "larger than the whole budget");
+    }
+
+    #[test]
+    fn brackets_are_counted_outside_strings_and_comments() {
+        assert_eq!(bracket_nesting("{ a { b(x: [1]) } }", 64), Some(4));
+        assert_eq!(
+            bracket_nesting(
+                "{ a(s: \"{{{{\", t: \"\"\"{{\\\"\"\"{{\"\"\") } # {{{{\n",
+                64
+            ),
+            Some(2)
+        );
+        assert_eq!(bracket_nesting(&"{a".repeat(65), 64), None);
+    }
+
+    #[test]
+    fn deep_or_large_texts_are_refused_before_parsing() {
+        // Nested far past what the parser's recursion survives.
+        let deep = format!("{}{}", "{a".repeat(40_000), "}".repeat(40_000));
+        let deep = &deep[..MAX_DOCUMENT_BYTES.min(deep.len())];
+        let error = parse_bounded(deep).unwrap_err();
+        assert!(error.message.contains("nest"), "{}", error.message);
+        let large = format!("{{ a(s: \"{}\") }}", "x".repeat(MAX_DOCUMENT_BYTES));
+        assert!(parse_bounded(&large).unwrap_err().message.contains("bytes"));
+    }
+
+    #[test]
+    fn a_parsed_document_is_charged_more_than_its_text() {
+        let text = format!(
+            "{{ {} }}",
+            (0..2000)
+                .map(|i| format!("a{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let bytes = document_bytes(&doc(&text));
+        assert!(
+            bytes > 20 * text.len(),
+            "{bytes} for {} bytes of text",
+            text.len()
+        );
     }
 }

@@ -198,7 +198,7 @@ fn build(
 /// that does not parse, or a persisted query named by its hash only, is
 /// left to the limits, which refuse mutations by GET too).
 fn selects_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+    let Ok(doc) = crate::graphql::persisted::parse_bounded(&request.query) else {
         return false;
     };
     selected_operation(&doc, request.operation_name.as_deref())
