@@ -71,6 +71,7 @@ pub struct Snapshot {
     /// Since the index last applied the change log whole (None: never).
     pub index_sync_age: Option<Duration>,
     pub kept_answer_bytes: u64,
+    pub kept_document_bytes: u64,
 }
 
 pub struct Metrics {
@@ -91,6 +92,7 @@ pub struct Metrics {
     index_sync_age: Gauge<f64, AtomicU64>,
     answers: Family<AnswerLabel, Counter>,
     kept_answer_bytes: Gauge,
+    kept_document_bytes: Gauge,
 }
 
 /// 1 ms to about 16 s, doubling.
@@ -198,6 +200,12 @@ impl Metrics {
             "Memory the kept answers hold",
             kept_answer_bytes.clone(),
         );
+        let kept_document_bytes = Gauge::default();
+        registry.register(
+            "kept_document_bytes",
+            "Memory the kept (parsed and persisted) documents hold, estimated",
+            kept_document_bytes.clone(),
+        );
         Self {
             registry,
             requests,
@@ -216,6 +224,7 @@ impl Metrics {
             index_sync_age,
             answers,
             kept_answer_bytes,
+            kept_document_bytes,
         }
     }
 
@@ -270,6 +279,8 @@ impl Metrics {
             .set(now.index_sync_age.map_or(-1.0, |d| d.as_secs_f64()));
         self.kept_answer_bytes
             .set(i64::try_from(now.kept_answer_bytes).unwrap_or(i64::MAX));
+        self.kept_document_bytes
+            .set(i64::try_from(now.kept_document_bytes).unwrap_or(i64::MAX));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
@@ -305,6 +316,7 @@ mod tests {
             pool_idle: 1,
             index_sync_age: None,
             kept_answer_bytes: 0,
+            kept_document_bytes: 0,
         }
     }
 

@@ -92,6 +92,11 @@ impl Api {
         }
     }
 
+    /// Bytes the kept documents hold (estimated).
+    pub fn kept_document_bytes(&self) -> u64 {
+        self.shared.persisted.bytes() as u64
+    }
+
     /// Bytes the kept answers hold.
     pub fn kept_answer_bytes(&self) -> u64 {
         self.shared.answers.as_ref().map_or(0, Answers::bytes)

@@ -143,6 +143,7 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         pool_idle,
         index_sync_age: state.index.sync_age(),
         kept_answer_bytes: state.api.kept_answer_bytes(),
+        kept_document_bytes: state.api.kept_document_bytes(),
     });
     ([(CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }

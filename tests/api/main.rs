@@ -14,6 +14,7 @@ mod events;
 mod explorer;
 mod fuzz;
 mod helpers;
+mod hostile;
 mod http;
 mod instances;
 mod lifecycle;
