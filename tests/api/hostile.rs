@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use agency_center::domain::Principal;
 use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
