@@ -5,6 +5,15 @@
 //! expiry for the life of the socket. Messages are at most 64 KiB, a
 //! socket holds at most 20 operations at once, the server pings it, and a
 //! stopping server closes it with 1001.
+//!
+//! One loop reads every frame kind: text and binary frames are held to
+//! the same rules (a binary frame is its UTF-8 text, else the socket
+//! closes with 4400), pings before `connection_init` do not extend its
+//! deadline, and the loop never waits on its own queue to the protocol
+//! handler while that handler waits on the loop to send its answers: a
+//! message the handler cannot take yet waits in one slot, and the loop
+//! keeps sending answers, pinging and watching the token's expiry. A
+//! client that stops reading is closed after [`SEND_TIMEOUT`].
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -36,6 +45,8 @@ const CONNECTION_INIT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 pub const MAX_OPERATIONS: usize = 20;
 const PING_EVERY: Duration = Duration::from_secs(15);
+/// How long a frame may wait for a client that does not read.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn graphql_ws(
     State(state): State<Arc<AppState>>,
@@ -101,6 +112,23 @@ fn ended_operation(text: &str) -> Option<String> {
         .flatten()
 }
 
+/// A data frame's text: a text frame, or a binary one that is UTF-8.
+/// `Err` for a binary frame that is not.
+fn text_of(message: Message) -> Result<Option<String>, ()> {
+    match message {
+        Message::Text(text) => Ok(Some(text.as_str().to_owned())),
+        Message::Binary(bytes) => String::from_utf8(bytes.to_vec()).map(Some).map_err(|_| ()),
+        Message::Ping(_) | Message::Pong(_) | Message::Close(_) => Ok(None),
+    }
+}
+
+/// What a socket's loop does next.
+enum Step {
+    Continue,
+    Close(u16, &'static str),
+    End,
+}
+
 async fn serve(
     socket: WebSocket,
     state: Arc<AppState>,
@@ -109,20 +137,36 @@ async fn serve(
 ) {
     let _open = GaugeGuard::hold(&state.metrics.websockets_open);
     let (mut sink, mut stream) = socket.split();
-    let first = match tokio::time::timeout(CONNECTION_INIT_TIMEOUT, stream.next()).await {
-        Ok(Some(Ok(message))) => message,
-        Ok(_) => return,
-        Err(_) => {
-            let _ = sink
-                .send(close(4408, "connection initialisation timeout"))
-                .await;
-            return;
+    let send = async |sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+                      message: Message| {
+        matches!(
+            tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
+            Ok(Ok(()))
+        )
+    };
+    // The first data frame, within the deadline whatever comes before it.
+    let deadline = tokio::time::Instant::now() + CONNECTION_INIT_TIMEOUT;
+    let first = loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => {
+                send(&mut sink, close(4408, "connection initialisation timeout")).await;
+                return;
+            }
+            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return,
+            Ok(Some(Ok(message))) => match text_of(message) {
+                Ok(Some(text)) => break text,
+                Ok(None) => continue,
+                Err(()) => {
+                    send(&mut sink, close(4400, "binary frames must be UTF-8 JSON")).await;
+                    return;
+                }
+            },
         }
     };
     let (viewer, expires_at) = match session_from_init(&state.keys, &first) {
         Ok(session) => session,
         Err(e) => {
-            let _ = sink.send(close(4403, &e.to_string())).await;
+            send(&mut sink, close(4403, &e.to_string())).await;
             return;
         }
     };
@@ -149,85 +193,89 @@ async fn serve(
     // Dropped when this socket ends: the stopping server waits for that.
     let _alive = state.sockets.alive.clone();
     let mut operations: HashSet<String> = HashSet::new();
-    let mut pending = Some(first);
+    // A client message the protocol handler has not taken yet; while it
+    // waits, no further frame is read (the client's own back-pressure).
+    let mut waiting: Option<String> = Some(first);
 
     loop {
-        let incoming = match pending.take() {
-            Some(first) => Some(Ok(first)),
-            None => tokio::select! {
-                message = stream.next() => message,
-                out = protocol.next() => {
-                    let Some(out) = out else { break };
-                    let message = match out {
-                        WsMessage::Text(text) => {
-                            if let Some(id) = ended_operation(&text) {
-                                operations.remove(&id);
-                            }
-                            Message::Text(text.into())
-                        }
-                        WsMessage::Close(code, reason) => close(code, &reason),
-                    };
-                    let closing = matches!(message, Message::Close(_));
-                    if sink.send(message).await.is_err() || closing {
-                        break;
-                    }
-                    continue;
+        let step = tokio::select! {
+            permit = to_protocol.reserve(), if waiting.is_some() => match permit {
+                Ok(permit) => {
+                    permit.send(waiting.take().unwrap_or_default().into_bytes());
+                    Step::Continue
                 }
-                _ = pings.tick() => {
-                    if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
-                        break;
-                    }
-                    continue;
-                }
-                () = &mut expiry => {
-                    let _ = sink.send(close(4403, "the token has expired")).await;
-                    break;
-                }
-                // The one change the server makes is to stopping.
-                _ = stopping.changed() => {
-                    let _ = sink.send(close(1001, "the server is stopping")).await;
-                    break;
-                }
+                Err(_) => Step::End,
             },
-        };
-        let bytes = match incoming {
-            None | Some(Ok(Message::Close(_))) => break,
-            Some(Err(_)) => {
-                let _ = sink.send(close(1009, "messages are at most 64 KiB")).await;
-                break;
-            }
-            Some(Ok(Message::Text(text))) => {
-                match client_operation(&text) {
-                    Operation::Start(id) if operations.len() >= MAX_OPERATIONS => {
-                        state.metrics.rate_limited.inc();
-                        let refusal = json!({"type": "error", "id": id, "payload": [{
-                            "message": format!("at most {MAX_OPERATIONS} operations per socket at once"),
-                            "extensions": {"code": RATE_LIMITED},
-                        }]});
-                        if sink
-                            .send(Message::Text(refusal.to_string().into()))
-                            .await
-                            .is_err()
-                        {
-                            break;
+            message = stream.next(), if waiting.is_none() => match message {
+                None | Some(Ok(Message::Close(_))) => Step::End,
+                Some(Err(_)) => Step::Close(1009, "messages are at most 64 KiB"),
+                Some(Ok(message)) => match text_of(message) {
+                    Ok(None) => Step::Continue,
+                    Err(()) => Step::Close(4400, "binary frames must be UTF-8 JSON"),
+                    Ok(Some(text)) => match client_operation(&text) {
+                        Operation::Start(id) if operations.len() >= MAX_OPERATIONS => {
+                            state.metrics.rate_limited.inc();
+                            let refusal = json!({"type": "error", "id": id, "payload": [{
+                                "message": format!("at most {MAX_OPERATIONS} operations per socket at once"),
+                                "extensions": {"code": RATE_LIMITED},
+                            }]});
+                            if send(&mut sink, Message::Text(refusal.to_string().into())).await {
+                                Step::Continue
+                            } else {
+                                Step::End
+                            }
                         }
-                        continue;
-                    }
-                    Operation::Start(id) => {
-                        operations.insert(id);
-                    }
-                    Operation::Stop(id) => {
+                        started_or_stopped => {
+                            match started_or_stopped {
+                                Operation::Start(id) => {
+                                    operations.insert(id);
+                                }
+                                Operation::Stop(id) => {
+                                    operations.remove(&id);
+                                }
+                                Operation::Other => {}
+                            }
+                            waiting = Some(text);
+                            Step::Continue
+                        }
+                    },
+                },
+            },
+            out = protocol.next() => match out {
+                None => Step::End,
+                Some(WsMessage::Close(code, reason)) => {
+                    send(&mut sink, close(code, &reason)).await;
+                    Step::End
+                }
+                Some(WsMessage::Text(text)) => {
+                    if let Some(id) = ended_operation(&text) {
                         operations.remove(&id);
                     }
-                    Operation::Other => {}
+                    if send(&mut sink, Message::Text(text.into())).await {
+                        Step::Continue
+                    } else {
+                        Step::End
+                    }
                 }
-                text.as_bytes().to_vec()
+            },
+            _ = pings.tick() => {
+                if send(&mut sink, Message::Ping(Vec::new().into())).await {
+                    Step::Continue
+                } else {
+                    Step::End
+                }
             }
-            Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            () = &mut expiry => Step::Close(4403, "the token has expired"),
+            // The one change the server makes is to stopping.
+            _ = stopping.changed() => Step::Close(1001, "the server is stopping"),
         };
-        if to_protocol.send(bytes).await.is_err() {
-            break;
+        match step {
+            Step::Continue => {}
+            Step::Close(code, reason) => {
+                send(&mut sink, close(code, reason)).await;
+                break;
+            }
+            Step::End => break,
         }
     }
 }
@@ -235,13 +283,7 @@ async fn serve(
 /// The viewer named by a `connection_init` payload's `Authorization`, and
 /// the token's expiry; no token is an anonymous viewer. Anything but
 /// `connection_init` is left to the protocol handler, which refuses it.
-fn session_from_init(
-    keys: &TokenKeys,
-    message: &Message,
-) -> Result<(Viewer, Option<i64>), AuthError> {
-    let Message::Text(text) = message else {
-        return Ok((Viewer::ANONYMOUS, None));
-    };
+fn session_from_init(keys: &TokenKeys, text: &str) -> Result<(Viewer, Option<i64>), AuthError> {
     let Ok(init) = serde_json::from_str::<Value>(text) else {
         return Ok((Viewer::ANONYMOUS, None));
     };

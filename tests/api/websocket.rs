@@ -273,3 +273,126 @@ async fn a_stopping_server_closes_its_sockets_with_1001() {
     assert_eq!(close_code(frame), 1001);
     stopped.expect("run returns").expect("cleanly");
 }
+
+/// The open-sockets gauge, read from `/metrics`.
+async fn sockets_open(app: &TestApp) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("agency_center_websockets_open "))
+        .and_then(|v| v.parse().ok())
+        .expect("the gauge")
+}
+
+#[tokio::test]
+async fn a_flood_of_pings_is_answered_and_the_socket_keeps_working() {
+    let app = spawn_app().await;
+    let mut socket = acked(&app, Some(&app.admin())).await;
+    // 500 pings sent without reading an answer, then a query.
+    for _ in 0..500 {
+        socket
+            .feed(Message::text(json!({"type": "ping"}).to_string()))
+            .await
+            .unwrap();
+    }
+    socket
+        .send(Message::text(
+            json!({"id": "q", "type": "subscribe", "payload": {"query": "{ viewer { role } }"}})
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+    let (mut pongs, mut answered) = (0, false);
+    while !answered {
+        let Some(Message::Text(text)) = next_frame(&mut socket, 10).await else {
+            panic!("the socket stalled after {pongs} pongs")
+        };
+        let message: Value = serde_json::from_str(&text).unwrap();
+        match message["type"].as_str() {
+            Some("pong") => pongs += 1,
+            Some("next") => {
+                assert_eq!(message["payload"]["data"]["viewer"]["role"], "ADMIN");
+                answered = true;
+            }
+            other => panic!("unexpected {other:?}: {message}"),
+        }
+    }
+    assert_eq!(pongs, 500);
+}
+
+#[tokio::test]
+async fn binary_frames_are_held_to_the_rules_of_text_frames() {
+    let app = spawn_app().await;
+    let binary = |v: Value| Message::binary(v.to_string().into_bytes());
+    // The token of a binary connection_init is checked.
+    let mut socket = connect(&app.base).await;
+    socket
+        .send(binary(
+            json!({"type": "connection_init", "payload": {"Authorization": "Bearer nonsense"}}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(close_code(next_frame(&mut socket, 10).await), 4403);
+    // And binary subscriptions count against the twenty.
+    let mut socket = acked(&app, Some(&app.admin())).await;
+    for id in 1..=21 {
+        socket
+            .send(binary(
+                json!({"id": id.to_string(), "type": "subscribe", "payload": {"query": EVENTS}}),
+            ))
+            .await
+            .unwrap();
+    }
+    let Some(Message::Text(text)) = next_frame(&mut socket, 10).await else {
+        panic!("expected an error for the 21st subscription")
+    };
+    let refusal: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (refusal["type"].as_str(), refusal["id"].as_str()),
+        (Some("error"), Some("21"))
+    );
+    // A binary frame that is not text closes the socket.
+    socket
+        .send(Message::binary(vec![0xff, 0xfe]))
+        .await
+        .unwrap();
+    assert_eq!(close_code(next_frame(&mut socket, 10).await), 4400);
+}
+
+#[tokio::test]
+async fn pings_before_connection_init_do_not_extend_its_deadline() {
+    let app = spawn_app().await;
+    let mut socket = connect(&app.base).await;
+    socket.send(Message::Ping(Vec::new().into())).await.unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(close_code(next_frame(&mut socket, 15).await), 4408);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_is_counted_out_at_once() {
+    let app = spawn_app().await;
+    let mut socket = acked(&app, Some(&app.admin())).await;
+    // A flood it never reads the answers of, then it goes.
+    for _ in 0..500 {
+        socket
+            .feed(Message::text(json!({"type": "ping"}).to_string()))
+            .await
+            .unwrap();
+    }
+    socket.flush().await.unwrap();
+    assert_eq!(sockets_open(&app).await, 1.0);
+    drop(socket);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while sockets_open(&app).await > 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the socket is still counted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // And a stopping server does not wait for it.
+    tokio::time::timeout(std::time::Duration::from_secs(5), app.stop())
+        .await
+        .expect("the server stops")
+        .expect("cleanly");
+}
