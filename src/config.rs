@@ -185,6 +185,13 @@ pub struct LimitArgs {
         default_value_t = 64 * 1024 * 1024
     )]
     pub answer_cache_bytes: u64,
+
+    /// Load balancers and proxies (CIDR, comma-separated) whose
+    /// `Forwarded` / `X-Forwarded-For` headers name the client an
+    /// anonymous caller's rate limit is keyed by; from any other peer
+    /// those headers are ignored. Default: none trusted.
+    #[arg(long, env = "AGENCY_CENTER_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 fn slow_request_threshold(raw: &str) -> Result<Duration, String> {
@@ -207,6 +214,7 @@ impl Default for LimitArgs {
             request_timeout: Duration::from_secs(30),
             slow_request_threshold: Duration::from_secs(1),
             answer_cache_bytes: 64 * 1024 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }

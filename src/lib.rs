@@ -126,6 +126,7 @@ impl Application {
             metrics: domain.metrics.clone(),
             index: domain.index.clone(),
             explorer: http::explorer::Explorer::new(demo.as_ref()),
+            trusted_proxies: http::TrustedProxies::new(config.limits.trusted_proxies.clone()),
         };
         let router = http::router(state, &config.limits);
         let event_relay = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres

@@ -1,6 +1,8 @@
 //! The HTTP edge: routes, the GraphiQL explorer, health and readiness, and the
 //! `Authorization` header turned into a [`Viewer`] for each request.
 
+mod client_ip;
+pub use client_ip::TrustedProxies;
 pub mod explorer;
 mod over_http;
 mod socket;
@@ -42,6 +44,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub index: RankingIndex,
     pub explorer: explorer::Explorer,
+    pub trusted_proxies: client_ip::TrustedProxies,
 }
 
 /// What websockets share with the server's lifecycle.
@@ -224,19 +227,31 @@ async fn graphql(
         Ok(request) => request,
         Err(why) => return over_http::refused(answer, why),
     };
-    let key = rate_key(&viewer, peer.map(|Extension(ConnectInfo(addr))| addr));
+    let key = state.rate_key(
+        &viewer,
+        peer.map(|Extension(ConnectInfo(addr))| addr),
+        &headers,
+    );
     let request = request.data(key).data(viewer).data(Loaders::new(&state.db));
     over_http::respond(answer, state.api.answer(request).await)
 }
 
-/// Whose bucket a request draws on: the token's subject, else the client's
-/// address (all anonymous callers share one bucket when it is unknown).
-pub(crate) fn rate_key(viewer: &Viewer, peer: Option<SocketAddr>) -> RateKey {
-    RateKey(match &viewer.principal {
-        Principal::Anonymous => match peer {
-            Some(addr) => format!("ip:{}", addr.ip()),
-            None => "ip:unknown".into(),
-        },
-        principal => principal.subject(),
-    })
+impl AppState {
+    /// Whose bucket a request draws on: the token's subject, else the
+    /// client's address (all anonymous callers share one bucket when it
+    /// is unknown).
+    pub(crate) fn rate_key(
+        &self,
+        viewer: &Viewer,
+        peer: Option<SocketAddr>,
+        headers: &HeaderMap,
+    ) -> RateKey {
+        RateKey(match &viewer.principal {
+            Principal::Anonymous => match self.trusted_proxies.client(peer, headers) {
+                Some(ip) => format!("ip:{ip}"),
+                None => "ip:unknown".into(),
+            },
+            principal => principal.subject(),
+        })
+    }
 }

@@ -34,7 +34,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tracing::{Instrument, Span};
 
-use super::{AppState, rate_key};
+use super::AppState;
 use crate::auth::{AuthError, TokenKeys};
 use crate::domain::Viewer;
 use crate::graphql::Loaders;
@@ -75,7 +75,9 @@ pub async fn graphql_ws(
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         // The socket's lines carry the upgrade request's id.
-        .on_upgrade(move |socket| serve(socket, state, protocol, peer).instrument(Span::current()))
+        .on_upgrade(move |socket| {
+            serve(socket, state, protocol, peer, headers).instrument(Span::current())
+        })
 }
 
 fn close(code: u16, reason: &str) -> Message {
@@ -134,6 +136,7 @@ async fn serve(
     state: Arc<AppState>,
     protocol: WebSocketProtocols,
     peer: Option<SocketAddr>,
+    headers: HeaderMap,
 ) {
     let _open = GaugeGuard::hold(&state.metrics.websockets_open);
     let (mut sink, mut stream) = socket.split();
@@ -171,7 +174,7 @@ async fn serve(
         }
     };
     let mut data = Data::default();
-    data.insert(rate_key(&viewer, peer));
+    data.insert(state.rate_key(&viewer, peer, &headers));
     data.insert(viewer);
     data.insert(Loaders::new(&state.db));
 

@@ -435,3 +435,49 @@ async fn a_query_sent_in_full_can_then_be_sent_by_its_hash() {
         .unwrap();
     assert_eq!(by_get["data"]["agencies"]["totalCount"], 0);
 }
+
+/// Anonymous POSTs of `{ __typename }` from `client` (as its proxy says)
+/// until one is refused; how many ran.
+async fn anonymous_until_limited(app: &crate::helpers::TestApp, client: &str) -> usize {
+    for ran in 0..100 {
+        let res = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .header("x-forwarded-for", client)
+            .json(&json!({"query": "{ __typename }"}))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            return ran;
+        }
+    }
+    100
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_bucket() {
+    let limited = |trusted: bool| {
+        spawn_app_with(move |c| {
+            c.limits.rate_limit_capacity = 5;
+            c.limits.rate_limit_restore = 1;
+            if trusted {
+                c.limits.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+            }
+        })
+    };
+    let app = limited(true).await;
+    let first = anonymous_until_limited(&app, "198.51.100.1").await;
+    assert!((2..10).contains(&first), "{first}");
+    // Another client behind the same proxy still has its whole bucket.
+    let second = anonymous_until_limited(&app, "198.51.100.2").await;
+    assert!(second >= 2, "{second}");
+    // A client cannot pick a fresh bucket by forging the leftmost hop.
+    let forged = anonymous_until_limited(&app, "203.0.113.9, 198.51.100.1").await;
+    assert_eq!(forged, 0);
+
+    // By default no peer is trusted: the header is ignored.
+    let app = limited(false).await;
+    anonymous_until_limited(&app, "198.51.100.1").await;
+    assert_eq!(anonymous_until_limited(&app, "198.51.100.2").await, 0);
+}
