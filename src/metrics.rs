@@ -70,6 +70,8 @@ pub struct Snapshot {
     pub pool_idle: usize,
     /// Since the index last applied the change log whole (None: never).
     pub index_sync_age: Option<Duration>,
+    /// Change-log rows the catch-ups have read, ever.
+    pub change_log_rows_read: u64,
     pub kept_answer_bytes: u64,
     pub kept_document_bytes: u64,
 }
@@ -90,6 +92,7 @@ pub struct Metrics {
     index_bytes: Gauge,
     pool: Family<PoolLabel, Gauge>,
     index_sync_age: Gauge<f64, AtomicU64>,
+    change_log_rows_read: Counter,
     answers: Family<AnswerLabel, Counter>,
     kept_answer_bytes: Gauge,
     kept_document_bytes: Gauge,
@@ -200,6 +203,12 @@ impl Metrics {
             "Memory the kept answers hold",
             kept_answer_bytes.clone(),
         );
+        let change_log_rows_read = Counter::default();
+        registry.register(
+            "change_log_rows_read",
+            "Change-log rows read by the catch-ups (each should be read about once)",
+            change_log_rows_read.clone(),
+        );
         let kept_document_bytes = Gauge::default();
         registry.register(
             "kept_document_bytes",
@@ -222,6 +231,7 @@ impl Metrics {
             index_bytes,
             pool,
             index_sync_age,
+            change_log_rows_read,
             answers,
             kept_answer_bytes,
             kept_document_bytes,
@@ -277,6 +287,9 @@ impl Metrics {
             .set(gauge(idle));
         self.index_sync_age
             .set(now.index_sync_age.map_or(-1.0, |d| d.as_secs_f64()));
+        let read = self.change_log_rows_read.get();
+        self.change_log_rows_read
+            .inc_by(now.change_log_rows_read.saturating_sub(read));
         self.kept_answer_bytes
             .set(i64::try_from(now.kept_answer_bytes).unwrap_or(i64::MAX));
         self.kept_document_bytes
@@ -315,6 +328,7 @@ mod tests {
             pool_size: 4,
             pool_idle: 1,
             index_sync_age: None,
+            change_log_rows_read: 0,
             kept_answer_bytes: 0,
             kept_document_bytes: 0,
         }

@@ -28,7 +28,6 @@
 //! answers, compares that count before and after a catch-up to know that
 //! nothing changed.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
@@ -55,22 +54,24 @@ const LOAD_BATCH: u64 = 20_000;
 pub enum LogOrder {
     /// Positions commit in order (SQLite): read past the last one applied.
     Serial,
-    /// PostgreSQL 13+: keep a horizon, the `pg_snapshot_xmin` of the
-    /// previous read (every transaction older than it had finished), and
-    /// re-read every row written by a transaction at or past it, skipping
-    /// the positions already applied.
+    /// PostgreSQL 13+: read past the last position, and the rows of the
+    /// transactions that were still running at the previous read (its
+    /// snapshot's `pg_snapshot_xip`): only they can commit a position
+    /// below one already read. A transaction that got its id after that
+    /// snapshot takes its positions after it, past every position read.
+    /// Exact, and each read costs the rows it has not applied, however
+    /// long some transaction elsewhere stays open.
     TransactionIds,
-    /// Any engine: re-read every row stamped within [`COMMIT_WINDOW`]
-    /// before the previous read began, skipping the positions already
-    /// applied. Exact while a write commits within the window of stamping
-    /// its rows (the write path stamps them just before COMMIT) and the
-    /// instances' clocks agree to well within it.
+    /// Any engine: read past the last position, and the gaps below it
+    /// (positions not seen, taken by writes still running or rolled back)
+    /// until [`COMMIT_WINDOW`] after each was noticed. Exact while a
+    /// write commits within the window of taking its positions (the write
+    /// path inserts its log rows just before COMMIT).
     TimeWindow,
 }
 
-/// How long after stamping its change-log rows a write may take to commit,
-/// clock skew between instances included, for a [`LogOrder::TimeWindow`]
-/// reader to still see them.
+/// How long after inserting its change-log rows a write may take to
+/// commit for a [`LogOrder::TimeWindow`] reader to still see them.
 pub const COMMIT_WINDOW: Duration = Duration::from_secs(10);
 
 impl LogOrder {
@@ -103,19 +104,29 @@ impl LogOrder {
     }
 }
 
+/// Positions below the last one read that were not seen: a write still
+/// running took them, or one rolled back. Noticed at `noticed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Gap {
+    first: i64,
+    last: i64,
+    noticed: DateTime<Utc>,
+}
+
+/// Gaps read by ranges in one statement; past this, by one range over
+/// all of them (more rows read, the same ones applied).
+const MAX_GAP_RANGES: usize = 64;
+
 /// Where the reader stands in the change log.
 #[derive(Debug, Default)]
 struct LogCursor {
-    /// Serial and time window: the last position applied (they read past it).
+    /// The last position applied (every reader reads past it).
     last_position: i64,
-    /// Transaction ids: every transaction below this id had finished at
-    /// the last read.
-    horizon: u64,
-    /// Transaction ids and time window: positions applied that the next
-    /// read will see again.
-    applied: HashSet<i64>,
-    /// Time window: when the last read began.
-    read_at: Option<DateTime<Utc>>,
+    /// Transaction ids: the transactions running at the last read, whose
+    /// rows may yet commit below `last_position`.
+    in_doubt: Vec<u64>,
+    /// Time window: positions below `last_position` not seen yet.
+    gaps: Vec<Gap>,
     /// The number of the catch-up this cursor came from (see
     /// [`Shared::catch_ups_begun`]).
     catch_up: u64,
@@ -127,6 +138,8 @@ struct LogRead {
     events: Vec<String>,
     /// Some row was new to this instance.
     changed: bool,
+    /// Rows the statement returned.
+    read_rows: usize,
     next: LogCursor,
 }
 
@@ -150,6 +163,8 @@ struct Shared {
     catch_ups_begun: AtomicU64,
     /// Change-log reads that found a row new to this instance.
     changes_seen: AtomicU64,
+    /// Change-log rows read, ever (what catch-ups cost).
+    rows_read: AtomicU64,
 }
 
 /// What loading the index took.
@@ -266,8 +281,19 @@ struct XidLogRow {
     position: Option<i64>,
     creator_id: Option<Uuid>,
     event: Option<String>,
-    txid: Option<String>,
-    horizon: Option<String>,
+    snapshot: String,
+}
+
+/// The transactions running when `snapshot` (`pg_snapshot` text,
+/// `xmin:xmax:xip,…`) was taken.
+fn running_in(snapshot: &str) -> Vec<u64> {
+    snapshot
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|x| x.parse().ok())
+        .collect()
 }
 
 impl RankingIndex {
@@ -279,6 +305,7 @@ impl RankingIndex {
             synced_at: std::sync::Mutex::new(None),
             catch_ups_begun: AtomicU64::new(0),
             changes_seen: AtomicU64::new(0),
+            rows_read: AtomicU64::new(0),
         }))
     }
 
@@ -360,6 +387,11 @@ impl RankingIndex {
     /// mean nothing committed anywhere in between.
     pub fn changes_seen(&self) -> u64 {
         self.0.changes_seen.load(Ordering::SeqCst)
+    }
+
+    /// Change-log rows this instance's catch-ups have read, ever.
+    pub fn log_rows_read(&self) -> u64 {
+        self.0.rows_read.load(Ordering::Relaxed)
     }
 
     /// Deletes change-log rows older than [`CHANGE_LOG_RETENTION`].
@@ -448,12 +480,16 @@ impl RankingIndex {
             mut creators,
             events,
             changed,
+            read_rows,
             mut next,
         } = match self.0.order {
             LogOrder::Serial => read_serial(db, &cursor).await?,
             LogOrder::TransactionIds => read_by_transaction_ids(db, &cursor).await?,
             LogOrder::TimeWindow => read_by_time_window(db, &cursor).await?,
         };
+        self.0
+            .rows_read
+            .fetch_add(read_rows as u64, Ordering::Relaxed);
         creators.sort_unstable();
         creators.dedup();
         if !creators.is_empty() {
@@ -474,26 +510,58 @@ async fn start_of_log(db: &DatabaseConnection, order: LogOrder) -> Result<LogCur
     let mut cursor = LogCursor::default();
     match order {
         LogOrder::TransactionIds => {
+            // The last position and the running transactions, as of one
+            // snapshot.
             let row = db
                 .query_one_raw(Statement::from_string(
                     DatabaseBackend::Postgres,
-                    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x",
+                    "SELECT (SELECT max(position) FROM change_log) AS last, \
+                     pg_current_snapshot()::text AS snapshot",
                 ))
                 .await?;
-            cursor.horizon = row
-                .and_then(|r| r.try_get::<String>("", "x").ok())
-                .and_then(|x| x.parse().ok())
-                .unwrap_or(0);
+            if let Some(row) = row {
+                cursor.last_position = row.try_get::<Option<i64>>("", "last")?.unwrap_or(0);
+                cursor.in_doubt = running_in(&row.try_get::<String>("", "snapshot")?);
+            }
         }
         LogOrder::TimeWindow => {
-            // Rows stamped before now but committed later are re-read by
-            // the first catch-up.
-            cursor.read_at = Some(Utc::now());
+            // What was taken within the window and is not visible yet may
+            // still commit: the holes among the recent positions.
+            let now = Utc::now();
+            let since = now - chrono::Duration::from_std(COMMIT_WINDOW).unwrap_or_default();
+            let recent: Vec<i64> = change_log::Entity::find()
+                .select_only()
+                .column(change_log::Column::Position)
+                .filter(change_log::Column::CommittedAt.gte(since))
+                .order_by_asc(change_log::Column::Position)
+                .into_tuple()
+                .all(db)
+                .await?;
             cursor.last_position = last_position(db).await?;
+            if let Some(&first) = recent.first() {
+                cursor.gaps = holes(first - 1, &recent, now);
+            }
         }
         LogOrder::Serial => cursor.last_position = last_position(db).await?,
     }
     Ok(cursor)
+}
+
+/// The holes above `after` among `seen` (ascending), noticed `now`.
+fn holes(after: i64, seen: &[i64], now: DateTime<Utc>) -> Vec<Gap> {
+    let mut gaps = Vec::new();
+    let mut previous = after;
+    for &position in seen {
+        if position > previous + 1 {
+            gaps.push(Gap {
+                first: previous + 1,
+                last: position - 1,
+                noticed: now,
+            });
+        }
+        previous = previous.max(position);
+    }
+    gaps
 }
 
 async fn last_position(db: &DatabaseConnection) -> Result<i64, DbErr> {
@@ -506,8 +574,30 @@ async fn last_position(db: &DatabaseConnection) -> Result<i64, DbErr> {
     Ok(last.flatten().unwrap_or(0))
 }
 
+/// A change-log row: position, creator, encoded event.
+type Change = (i64, Option<Uuid>, Option<String>);
+
+impl LogRead {
+    /// The rows read (all new to this reader), ascending.
+    fn of(rows: Vec<Change>, read_rows: usize, next: LogCursor) -> Self {
+        let mut read = LogRead {
+            creators: Vec::with_capacity(rows.len()),
+            events: Vec::new(),
+            changed: !rows.is_empty(),
+            read_rows,
+            next,
+        };
+        for (position, creator, event) in rows {
+            read.creators.extend(creator);
+            read.events.extend(event);
+            read.next.last_position = read.next.last_position.max(position);
+        }
+        read
+    }
+}
+
 async fn read_serial(db: &DatabaseConnection, cursor: &LogCursor) -> Result<LogRead, DbErr> {
-    let rows: Vec<(i64, Option<Uuid>, Option<String>)> = change_log::Entity::find()
+    let rows: Vec<Change> = change_log::Entity::find()
         .select_only()
         .columns([
             change_log::Column::Position,
@@ -519,117 +609,137 @@ async fn read_serial(db: &DatabaseConnection, cursor: &LogCursor) -> Result<LogR
         .into_tuple()
         .all(db)
         .await?;
-    let mut read = LogRead {
-        creators: Vec::with_capacity(rows.len()),
-        events: Vec::new(),
-        changed: !rows.is_empty(),
-        next: LogCursor {
-            last_position: rows.last().map_or(cursor.last_position, |r| r.0),
+    let read_rows = rows.len();
+    Ok(LogRead::of(
+        rows,
+        read_rows,
+        LogCursor {
+            last_position: cursor.last_position,
             ..Default::default()
         },
-    };
-    for (_, creator, event) in rows {
-        read.creators.extend(creator);
-        read.events.extend(event);
-    }
-    Ok(read)
+    ))
 }
 
 async fn read_by_transaction_ids(
     db: &DatabaseConnection,
     cursor: &LogCursor,
 ) -> Result<LogRead, DbErr> {
+    let in_doubt = format!(
+        "{{{}}}",
+        cursor
+            .in_doubt
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    // The rows and the snapshot they were read in, in one statement.
     let rows = XidLogRow::find_by_statement(Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
-        "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) \
-         SELECT c.position, c.creator_id, c.event, c.txid::text AS txid, h.x::text AS horizon \
-         FROM h LEFT JOIN change_log c ON c.txid >= $1::text::xid8 \
+        "WITH s AS (SELECT pg_current_snapshot()::text AS snapshot) \
+         SELECT c.position, c.creator_id, c.event, s.snapshot \
+         FROM s LEFT JOIN change_log c \
+           ON c.position > $1 OR c.txid = ANY($2::text::xid8[]) \
          ORDER BY c.position",
-        [cursor.horizon.to_string().into()],
+        [cursor.last_position.into(), in_doubt.into()],
     ))
     .all(db)
     .await?;
-    let horizon = rows
+    let running = rows
         .first()
-        .and_then(|r| r.horizon.as_deref())
-        .and_then(|h| h.parse().ok())
-        .unwrap_or(cursor.horizon);
-    let mut read = LogRead {
-        creators: Vec::new(),
-        events: Vec::new(),
-        changed: false,
-        next: LogCursor {
-            horizon,
+        .map(|r| running_in(&r.snapshot))
+        .unwrap_or_else(|| cursor.in_doubt.clone());
+    let changes: Vec<Change> = rows
+        .into_iter()
+        .filter_map(|r| Some((r.position?, r.creator_id, r.event)))
+        .collect();
+    let read_rows = changes.len();
+    Ok(LogRead::of(
+        changes,
+        read_rows,
+        LogCursor {
+            last_position: cursor.last_position,
+            in_doubt: running,
             ..Default::default()
         },
-    };
-    for row in rows {
-        let (Some(position), Some(txid)) =
-            (row.position, row.txid.and_then(|t| t.parse::<u64>().ok()))
-        else {
-            continue;
-        };
-        if !cursor.applied.contains(&position) {
-            read.changed = true;
-            read.creators.extend(row.creator_id);
-            read.events.extend(row.event);
-        }
-        if txid >= horizon {
-            read.next.applied.insert(position);
-        }
-    }
-    Ok(read)
+    ))
 }
-
-/// A change-log row: position, creator, encoded event, stamp.
-type StampedChange = (i64, Option<Uuid>, Option<String>, DateTime<Utc>);
 
 async fn read_by_time_window(
     db: &DatabaseConnection,
     cursor: &LogCursor,
 ) -> Result<LogRead, DbErr> {
-    let window = chrono::Duration::from_std(COMMIT_WINDOW).unwrap_or_default();
     let began = Utc::now();
-    let since = cursor.read_at.unwrap_or(began) - window;
-    let rows: Vec<StampedChange> = change_log::Entity::find()
+    let window = chrono::Duration::from_std(COMMIT_WINDOW).unwrap_or_default();
+    let gaps: Vec<Gap> = cursor
+        .gaps
+        .iter()
+        .filter(|g| g.noticed + window >= began)
+        .copied()
+        .collect();
+    let mut wanted = Condition::any().add(change_log::Column::Position.gt(cursor.last_position));
+    if gaps.len() <= MAX_GAP_RANGES {
+        for gap in &gaps {
+            wanted = wanted.add(change_log::Column::Position.between(gap.first, gap.last));
+        }
+    } else if let (Some(first), Some(last)) = (gaps.first(), gaps.last()) {
+        wanted = wanted.add(change_log::Column::Position.between(first.first, last.last));
+    }
+    let rows: Vec<Change> = change_log::Entity::find()
         .select_only()
         .columns([
             change_log::Column::Position,
             change_log::Column::CreatorId,
             change_log::Column::Event,
-            change_log::Column::CommittedAt,
         ])
-        .filter(
-            Condition::any()
-                .add(change_log::Column::Position.gt(cursor.last_position))
-                .add(change_log::Column::CommittedAt.gte(since)),
-        )
+        .filter(wanted)
         .order_by_asc(change_log::Column::Position)
         .into_tuple()
         .all(db)
         .await?;
-    // What the next read, from `began - window`, will see again.
-    let keep_from = began - window;
-    let mut read = LogRead {
-        creators: Vec::new(),
-        events: Vec::new(),
-        changed: false,
-        next: LogCursor {
+    let read_rows = rows.len();
+    let in_gap = |p: i64| gaps.iter().any(|g| (g.first..=g.last).contains(&p));
+    // New: past the last position, or filling a gap (a merged range
+    // also brings rows already applied).
+    let rows: Vec<Change> = rows
+        .into_iter()
+        .filter(|r| r.0 > cursor.last_position || in_gap(r.0))
+        .collect();
+    // Gaps that stay open, and the holes among the new positions.
+    let filled: Vec<i64> = rows.iter().map(|r| r.0).filter(|p| in_gap(*p)).collect();
+    let mut next_gaps = Vec::with_capacity(gaps.len());
+    for gap in gaps {
+        let inside: Vec<i64> = filled
+            .iter()
+            .copied()
+            .filter(|p| (gap.first..=gap.last).contains(p))
+            .collect();
+        let mut open = holes(gap.first - 1, &inside, gap.noticed);
+        if let Some(&top) = inside.last() {
+            if top < gap.last {
+                open.push(Gap {
+                    first: top + 1,
+                    ..gap
+                });
+            }
+        } else {
+            open.push(gap);
+        }
+        next_gaps.extend(open);
+    }
+    let beyond: Vec<i64> = rows
+        .iter()
+        .map(|r| r.0)
+        .filter(|p| *p > cursor.last_position)
+        .collect();
+    next_gaps.extend(holes(cursor.last_position, &beyond, began));
+    Ok(LogRead::of(
+        rows,
+        read_rows,
+        LogCursor {
             last_position: cursor.last_position,
-            read_at: Some(began),
+            gaps: next_gaps,
             ..Default::default()
         },
-    };
-    for (position, creator, event, stamped) in rows {
-        if !cursor.applied.contains(&position) {
-            read.changed = true;
-            read.creators.extend(creator);
-            read.events.extend(event);
-        }
-        if stamped >= keep_from {
-            read.next.applied.insert(position);
-        }
-        read.next.last_position = read.next.last_position.max(position);
-    }
-    Ok(read)
+    ))
 }

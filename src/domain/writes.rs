@@ -127,8 +127,12 @@ impl Write<'_> {
             changes,
             events,
         } = self;
-        let now = Utc::now();
+        // The log rows go in last, each batch stamped as it goes in: what
+        // a time-window reader relies on is the time from taking a
+        // position to COMMIT, which is then only these inserts' and the
+        // notification's ([`super::index::COMMIT_WINDOW`]).
         for batch in changes.chunks(LOG_BATCH) {
+            let now = Utc::now();
             change_log::Entity::insert_many(batch.iter().map(|c| change_log::ActiveModel {
                 kind: Set(c.kind.as_str().to_owned()),
                 entity_id: Set(c.entity_id),

@@ -145,6 +145,7 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         pool_size,
         pool_idle,
         index_sync_age: state.index.sync_age(),
+        change_log_rows_read: state.index.log_rows_read(),
         kept_answer_bytes: state.api.kept_answer_bytes(),
         kept_document_bytes: state.api.kept_document_bytes(),
     });

@@ -872,3 +872,51 @@ async fn the_change_log_reader_uses_the_exact_order_the_database_allows() {
         assert_eq!((exact, portable), (LogOrder::Serial, LogOrder::Serial));
     }
 }
+
+/// A catch-up costs the rows it has not applied: with a transaction left
+/// open elsewhere on the server (which holds back every snapshot's
+/// horizon) and in the portable mode (which once re-read a time window),
+/// a hundred writes, each followed by a catch-up, read about a hundred
+/// rows, not the five thousand of re-reading everything since.
+#[tokio::test]
+async fn a_catch_up_reads_only_what_it_has_not_applied() {
+    catch_up_cost(EventTransport::Notify).await;
+}
+
+#[tokio::test]
+async fn a_portable_catch_up_reads_only_what_it_has_not_applied() {
+    catch_up_cost(EventTransport::ChangeLog).await;
+}
+
+async fn catch_up_cost(transport: EventTransport) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = spawn_app_with(|c| c.events = transport).await;
+    // An idle transaction holding an id, in another database.
+    let elsewhere = match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if app.database_url.starts_with("postgres") => {
+            let conn = sea_orm::Database::connect(&url).await.unwrap();
+            let held = conn.begin().await.unwrap();
+            held.execute_unprepared("SELECT pg_current_xact_id()")
+                .await
+                .unwrap();
+            Some((conn, held))
+        }
+        _ => None,
+    };
+    let (agency_id, _, token) = agency(&app).await;
+    let (_, id) = creator(&app, &Spec::new("flips")).await;
+    app.domain.apply_change_log().await.unwrap();
+    let before = app.domain.index.log_rows_read();
+    for i in 0..100 {
+        app.set_discoverable(id, i % 2 == 1).await;
+        app.domain.apply_change_log().await.unwrap();
+    }
+    let read = app.domain.index.log_rows_read() - before;
+    assert!(
+        (100..=150).contains(&read),
+        "{read} rows read for 100 writes"
+    );
+    // And what was read was applied: the creator is ranked (last write: on).
+    assert_eq!(ranked_handles(&app, &token, &agency_id).await, ["flips"]);
+    drop(elsewhere);
+}
