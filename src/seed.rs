@@ -4,7 +4,10 @@
 //! followers, diamonds with viewers and hours). Same seed, same data.
 //!
 //! Rows are generated and inserted in batches inside one transaction, which
-//! keeps a million creators well under a minute on SQLite.
+//! keeps a million creators well under a minute on SQLite. What it wrote
+//! is logged in the change log in that transaction
+//! ([`crate::domain::writes::BulkLog`]), so servers already running on
+//! the database rank the new creators and drop their kept answers at once.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use entity::{agency, creator, invitation, membership};
@@ -20,6 +23,7 @@ use uuid::Uuid;
 use crate::domain::Category;
 use crate::domain::agencies::DEFAULT_DAILY_INVITE_LIMIT;
 use crate::domain::values::Handle;
+use crate::domain::writes::{BulkLog, ChangeKind};
 
 /// Rows per INSERT: under SQLite's and PostgreSQL's bound-parameter limits.
 const BATCH: usize = 1000;
@@ -291,6 +295,10 @@ pub async fn seed(db: &DatabaseConnection, plan: SeedPlan) -> anyhow::Result<See
         .iter()
         .map(|a| (*a.id.as_ref(), *a.capacity.as_ref()))
         .collect();
+    let mut log = BulkLog::default();
+    for a in &agency_ids {
+        log.changed(ChangeKind::AgencyCreated, a.0, None);
+    }
     for chunk in agencies.chunks(BATCH) {
         agency::Entity::insert_many(chunk.to_vec())
             .exec(&txn)
@@ -339,6 +347,27 @@ pub async fn seed(db: &DatabaseConnection, plan: SeedPlan) -> anyhow::Result<See
                 invites.push(fake_invitation(&mut rng, agency_ids[a].0, creator_id, now));
             }
         }
+        for c in &batch {
+            log.changed(
+                ChangeKind::CreatorCreated,
+                *c.id.as_ref(),
+                Some(*c.id.as_ref()),
+            );
+        }
+        for m in &members {
+            log.changed(
+                ChangeKind::MembershipCreated,
+                *m.id.as_ref(),
+                Some(*m.creator_id.as_ref()),
+            );
+        }
+        for i in &invites {
+            log.changed(
+                ChangeKind::InvitationCreated,
+                *i.id.as_ref(),
+                Some(*i.creator_id.as_ref()),
+            );
+        }
         creator::Entity::insert_many(batch).exec(&txn).await?;
         report.memberships += members.len() as u64;
         report.invitations += invites.len() as u64;
@@ -351,6 +380,7 @@ pub async fn seed(db: &DatabaseConnection, plan: SeedPlan) -> anyhow::Result<See
         done += n;
     }
     report.creators = u64::from(done);
+    log.append(&txn).await?;
     txn.commit().await?;
     // Statistics for the planner now, not whenever autovacuum (if it runs
     // at all) next looks: a page of invitations for twenty agencies was
@@ -434,11 +464,20 @@ pub async fn seed_demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
     creator::Entity::insert(me).exec(&txn).await?;
     agency::Entity::insert(agency).exec(&txn).await?;
     let mut invite = fake_invitation(&mut rng, agency_id, creator_id, now);
+    let mut log = BulkLog::default();
+    log.changed(ChangeKind::CreatorCreated, creator_id, Some(creator_id));
+    log.changed(ChangeKind::AgencyCreated, agency_id, None);
+    log.changed(
+        ChangeKind::InvitationCreated,
+        *invite.id.as_ref(),
+        Some(creator_id),
+    );
     invite.status = Set(entity::invitation::Status::Pending);
     invite.created_at = Set(now - Duration::hours(3));
     invite.expires_at = Set(now + Duration::days(7) - Duration::hours(3));
     invite.responded_at = Set(None);
     invitation::Entity::insert(invite).exec(&txn).await?;
+    log.append(&txn).await?;
     txn.commit().await?;
     Ok(true)
 }

@@ -67,6 +67,51 @@ pub struct Write<'d> {
     events: Vec<InvitationEvent>,
 }
 
+/// Appends the change-log rows of `changes` in `txn`, last thing before
+/// COMMIT, each batch stamped as it goes in: what a time-window reader
+/// relies on is the time from taking a position to COMMIT, which is then
+/// only these inserts' and the notification's
+/// ([`super::index::COMMIT_WINDOW`]).
+async fn append_log(txn: &DatabaseTransaction, changes: &[Change]) -> Result<(), DbErr> {
+    for batch in changes.chunks(LOG_BATCH) {
+        let now = Utc::now();
+        change_log::Entity::insert_many(batch.iter().map(|c| change_log::ActiveModel {
+            kind: Set(c.kind.as_str().to_owned()),
+            entity_id: Set(c.entity_id),
+            creator_id: Set(c.creator_id),
+            committed_at: Set(now),
+            event: Set(c.event.clone()),
+            ..Default::default()
+        }))
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// What a bulk writer outside any server (`agency-center seed`) changed:
+/// logged in its own transaction like every write, so running instances
+/// apply it (their ranking indexes, their kept answers) at their next
+/// catch-up. It publishes no events.
+#[derive(Debug, Default)]
+pub struct BulkLog(Vec<Change>);
+
+impl BulkLog {
+    pub fn changed(&mut self, kind: ChangeKind, entity_id: Uuid, creator_id: Option<Uuid>) {
+        self.0.push(Change {
+            kind,
+            entity_id,
+            creator_id,
+            event: None,
+        });
+    }
+
+    /// Appends the rows, in the writer's transaction, just before it commits.
+    pub async fn append(self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
+        append_log(txn, &self.0).await
+    }
+}
+
 impl Domain {
     /// Opens the transaction a mutation writes in.
     pub async fn begin_write(&self) -> Result<Write<'_>, DbErr> {
@@ -127,23 +172,7 @@ impl Write<'_> {
             changes,
             events,
         } = self;
-        // The log rows go in last, each batch stamped as it goes in: what
-        // a time-window reader relies on is the time from taking a
-        // position to COMMIT, which is then only these inserts' and the
-        // notification's ([`super::index::COMMIT_WINDOW`]).
-        for batch in changes.chunks(LOG_BATCH) {
-            let now = Utc::now();
-            change_log::Entity::insert_many(batch.iter().map(|c| change_log::ActiveModel {
-                kind: Set(c.kind.as_str().to_owned()),
-                entity_id: Set(c.entity_id),
-                creator_id: Set(c.creator_id),
-                committed_at: Set(now),
-                event: Set(c.event.clone()),
-                ..Default::default()
-            }))
-            .exec_without_returning(&txn)
-            .await?;
-        }
+        append_log(&txn, &changes).await?;
         let payloads: Vec<&str> = changes.iter().filter_map(|c| c.event.as_deref()).collect();
         domain.events.notify_in(&txn, &payloads).await?;
         txn.commit().await?;

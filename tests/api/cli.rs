@@ -205,3 +205,42 @@ fn serve_refuses_durations_it_cannot_use() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// `seed` against a database a server is using: the server answers with
+/// the seeded rows at once (its kept answers and index follow the log).
+#[tokio::test]
+async fn a_running_server_sees_seeded_rows_at_once() {
+    let app = crate::helpers::spawn_app().await;
+    let admin = app.admin();
+    let count = async || {
+        app.ok(
+            &admin,
+            "{ agencies(first: 1) { totalCount } }",
+            serde_json::json!({}),
+        )
+        .await["agencies"]["totalCount"]
+            .as_u64()
+            .unwrap()
+    };
+    app.create_agency("before-seed", &["FR"], 5).await;
+    assert_eq!(count().await, 1);
+    assert_eq!(count().await, 1, "kept");
+    let out = run(
+        &["seed", "--creators", "50", "--agencies", "3", "--seed", "9"],
+        &app.database_url,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count().await, 4);
+    // And the index holds exactly what a fresh load of the database does.
+    let rankable = app.domain.index.read().footprint().creators;
+    let (fresh, _) = agency_center::domain::index::RankingIndex::load(&app.db)
+        .await
+        .unwrap();
+    let expected = fresh.read().footprint().creators;
+    assert!(expected > 0);
+    assert_eq!(rankable, expected);
+}
