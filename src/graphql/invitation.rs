@@ -141,6 +141,7 @@ pub async fn invitation_page(
             after: decode_id_cursor(INVITATIONS_CURSOR, after.as_deref())?,
             with_total: ctx.look_ahead().field("totalCount").exists(),
         },
+        now: read_now(ctx),
     };
     let page = loaders(ctx)
         .invitation_pages

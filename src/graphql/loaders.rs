@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::invitation::{self, Status};
 use entity::{agency, creator, membership};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
@@ -93,6 +93,9 @@ pub struct InvitationPageKey {
     pub id: Uuid,
     pub status: Option<Status>,
     pub args: PageArgs,
+    /// The request's instant: PENDING and EXPIRED are told apart by it,
+    /// as every `status` of the same request is.
+    pub now: DateTime<Utc>,
 }
 
 /// (parent, status, page arguments) → invitation pages.
@@ -106,17 +109,16 @@ impl Loader<InvitationPageKey> for InvitationPages {
         &self,
         keys: &[InvitationPageKey],
     ) -> Result<HashMap<InvitationPageKey, Self::Value>, Self::Error> {
-        let now = Utc::now();
-        let mut groups: HashMap<(InvitationParent, Option<Status>, PageArgs), Vec<Uuid>> =
-            HashMap::new();
+        type Group = (InvitationParent, Option<Status>, PageArgs, DateTime<Utc>);
+        let mut groups: HashMap<Group, Vec<Uuid>> = HashMap::new();
         for key in keys {
             groups
-                .entry((key.parent, key.status, key.args))
+                .entry((key.parent, key.status, key.args, key.now))
                 .or_default()
                 .push(key.id);
         }
         let mut out = HashMap::with_capacity(keys.len());
-        for ((parent, status, args), ids) in groups {
+        for ((parent, status, args, now), ids) in groups {
             let pages = invitation_pages(&self.0, parent, &ids, status, args, now).await?;
             for (id, page) in pages {
                 let key = InvitationPageKey {
@@ -124,6 +126,7 @@ impl Loader<InvitationPageKey> for InvitationPages {
                     id,
                     status,
                     args,
+                    now,
                 };
                 out.insert(key, Arc::new(page));
             }

@@ -427,3 +427,37 @@ async fn accepting_leaves_an_expired_invitation_expired() {
         .unwrap();
     assert_eq!(untouched.status, invitation::Status::Pending);
 }
+
+/// One request, one instant: while invitations cross their expiry, a page
+/// filtered PENDING or EXPIRED holds only invitations whose `status` reads
+/// the same in that answer, and together they hold every one.
+#[tokio::test]
+async fn a_status_page_and_its_items_read_the_same_clock() {
+    let app = spawn_app_with(|c| c.settings.invitation_ttl = chrono::TimeDelta::seconds(2)).await;
+    let (_, _, agency) = app.agency_with_token("one-clock", &["FR"], 50).await;
+    for i in 0..20 {
+        let (creator_id, _, _) = app.discoverable_creator(&format!("clock.{i}"), "FR").await;
+        invite(&app, &agency, &creator_id).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let query = "{ viewer { agency { pending: invitations(status: PENDING, first: 100) { edges { node { status } } } expired: invitations(status: EXPIRED, first: 100) { edges { node { status } } } } } }";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(3500);
+    let mut answers = 0;
+    while std::time::Instant::now() < deadline {
+        let data = app.ok(&agency, query, json!({})).await;
+        let statuses = |page: &str| -> Vec<String> {
+            data["viewer"]["agency"][page]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["status"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let (pending, expired) = (statuses("pending"), statuses("expired"));
+        assert!(pending.iter().all(|s| s == "PENDING"), "{pending:?}");
+        assert!(expired.iter().all(|s| s == "EXPIRED"), "{expired:?}");
+        assert_eq!(pending.len() + expired.len(), 20);
+        answers += 1;
+    }
+    assert!(answers > 10);
+}
