@@ -8,7 +8,7 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::postgres::PgSslMode;
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 
 /// Counts every SQL statement run through a connection.
 #[derive(Clone, Default)]
@@ -31,7 +31,8 @@ const SQLITE_MMAP_SIZE: u64 = 1 << 31;
 /// Connections a server keeps to PostgreSQL.
 pub const POSTGRES_POOL_SIZE: u32 = 10;
 
-pub async fn connect(url: &str) -> anyhow::Result<(DatabaseConnection, StatementCounter)> {
+/// The options every connection to `url` is made with.
+fn options(url: &str) -> ConnectOptions {
     let asks_sslmode = url.to_ascii_lowercase().contains("sslmode=");
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false)
@@ -64,6 +65,11 @@ pub async fn connect(url: &str) -> anyhow::Result<(DatabaseConnection, Statement
                 // touches 200 random pages of the creators table.
                 .pragma("mmap_size", SQLITE_MMAP_SIZE.to_string())
         });
+    opts
+}
+
+pub async fn connect(url: &str) -> anyhow::Result<(DatabaseConnection, StatementCounter)> {
+    let mut opts = options(url);
     if url.starts_with("sqlite") {
         opts.max_connections(8);
     } else {
@@ -82,6 +88,22 @@ pub async fn connect(url: &str) -> anyhow::Result<(DatabaseConnection, Statement
         count.fetch_add(1, Ordering::Relaxed);
     });
     Ok((db, counter))
+}
+
+/// A round trip to a database server on a connection of its own, made
+/// now: what a readiness probe must know is whether the server takes
+/// work at this moment, not how a pooled connection last fared (a
+/// session that outlived a restart, a pool between checks).
+pub async fn probe(url: &str, within: Duration) -> Result<(), DbErr> {
+    let mut opts = options(url);
+    opts.max_connections(1)
+        .min_connections(0)
+        .connect_timeout(within)
+        .acquire_timeout(within);
+    let db = Database::connect(opts).await?;
+    let answered = db.execute_unprepared("SELECT 1").await.map(|_| ());
+    let _ = db.close().await;
+    answered
 }
 
 /// A loopback address or a Unix socket directory.

@@ -127,6 +127,8 @@ impl Application {
             index: domain.index.clone(),
             explorer: http::explorer::Explorer::new(demo.as_ref()),
             trusted_proxies: http::TrustedProxies::new(config.limits.trusted_proxies.clone()),
+            probe_url: (!config.database_url.starts_with("sqlite"))
+                .then(|| config.database_url.clone()),
         };
         let router = http::router(state, &config.limits);
         let event_relay = if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -45,6 +45,9 @@ pub struct AppState {
     pub index: RankingIndex,
     pub explorer: explorer::Explorer,
     pub trusted_proxies: client_ip::TrustedProxies,
+    /// Where readiness probes a database server (none for SQLite, a file
+    /// the pool already has open).
+    pub probe_url: Option<String>,
 }
 
 /// What websockets share with the server's lifecycle.
@@ -180,9 +183,16 @@ async fn healthz() -> &'static str {
 /// gets its 503 well before its own timeout.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Database reachable: a load balancer may send traffic.
+/// Database reachable: a load balancer may send traffic. A database
+/// server is asked on a connection made for the probe.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let error = match tokio::time::timeout(READINESS_TIMEOUT, state.db.ping()).await {
+    let round_trip = async {
+        match &state.probe_url {
+            Some(url) => crate::db::probe(url, READINESS_TIMEOUT).await,
+            None => state.db.execute_unprepared("SELECT 1").await.map(|_| ()),
+        }
+    };
+    let error = match tokio::time::timeout(READINESS_TIMEOUT, round_trip).await {
         Ok(Ok(())) => return (StatusCode::OK, "ready").into_response(),
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("no answer within {READINESS_TIMEOUT:?}"),
