@@ -195,16 +195,17 @@ impl Limits {
 
     /// `extensions.cost`, settling the bucket: a request that ran pays
     /// what its answer cost (`actual`: see [`actual_cost`]) instead of
-    /// what it reserved; a refused one pays for the text it sent.
+    /// what it reserved; one that did not pays for the text it sent.
     pub fn report(&self, charge: &mut Charge, actual: u64, response: &mut Response) {
         let actual = if charge.refused { 0 } else { actual };
         if let (Some(limiter), Some(key)) = (&self.limiter, &charge.key) {
             let now = Instant::now();
-            if charge.refused {
-                charge.throttle = Some(limiter.charge(key, charge.parse_points(), now));
-            } else if let Some(reserved) = charge.reserved {
-                charge.throttle = Some(limiter.settle(key, reserved, actual, now));
-            }
+            // Without a reservation nothing ran: refused, or naming no
+            // operation of its document (validation refused it).
+            charge.throttle = Some(match charge.reserved {
+                Some(reserved) => limiter.settle(key, reserved, actual, now),
+                None => limiter.charge(key, charge.parse_points(), now),
+            });
         }
         let throttle = charge.throttle.map(|t| {
             serde_json::json!({

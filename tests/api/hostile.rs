@@ -171,12 +171,28 @@ async fn refused_requests_pay_for_the_text_they_sent() {
     })
     .await;
     let token = app.admin();
-    // 20 documents of 50 KB that do not parse: 50 points each.
-    for n in 0..20 {
+    // 10 documents of 50 KB that do not parse, 10 that name no operation
+    // of theirs: 50 points each.
+    for n in 0..10 {
         let broken = format!("{{ {} ", "__typename ".repeat(5_000 + n));
         app.gql(Some(&token), &broken, json!({}))
             .await
             .assert_error("BAD_USER_INPUT");
+        let body = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .bearer_auth(&token)
+            .json(&json!({
+                "query": format!("query Real {{ {} }}", "__typename ".repeat(5_000 + n)),
+                "operationName": "Missing",
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap();
+        assert!(body["errors"].is_array(), "{body}");
     }
     let res = app.gql(Some(&token), "{ __typename }", json!({})).await;
     res.assert_ok();
