@@ -12,7 +12,7 @@ use std::time::Instant;
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Data, ErrorExtensionValues, Request, Response, ServerResult, Value};
 
-use super::cost::{CostModel, selected_operation};
+use super::cost::{CostModel, TooComplex, selected_operation};
 use super::error::{BAD_USER_INPUT, QUERY_TOO_COMPLEX, RATE_LIMITED, coded_server_error};
 use crate::config::LimitArgs;
 use crate::rate_limit::{RateLimiter, Throttle};
@@ -146,26 +146,21 @@ impl Limits {
         let Some(measured) = self.model.measure(doc, operation, &request.variables) else {
             return Ok(());
         };
-        let measure =
-            match measured.and_then(|m| m.check(&self.model, self.max_cost, self.max_depth)) {
-                Ok(m) if m.introspects && !self.introspection => {
-                    return refused(
-                        charge,
-                        coded_server_error(
-                            "introspection is turned off on this server",
-                            BAD_USER_INPUT,
-                        ),
-                    );
-                }
-                Ok(m) => m,
-                Err(too) => {
-                    return refused(
-                        charge,
-                        coded_server_error(too.to_string(), QUERY_TOO_COMPLEX),
-                    );
-                }
-            };
+        // What it asks for is reported, refused or not.
+        let too_complex = |too: TooComplex| coded_server_error(too.to_string(), QUERY_TOO_COMPLEX);
+        let measure = match measured {
+            Ok(m) => m,
+            Err(too) => return refused(charge, too_complex(too)),
+        };
         charge.requested = measure.requested();
+        if let Err(too) = measure.check(&self.model, self.max_cost, self.max_depth) {
+            return refused(charge, too_complex(too));
+        }
+        if measure.introspects && !self.introspection {
+            let off =
+                coded_server_error("introspection is turned off on this server", BAD_USER_INPUT);
+            return refused(charge, off);
+        }
         let (Some(limiter), Some(key)) = (&self.limiter, charge.key.as_deref()) else {
             return Ok(());
         };

@@ -219,6 +219,21 @@ async fn lists_and_introspection_cost_what_they_return() {
         .await;
     res.assert_error("QUERY_TOO_COMPLEX");
     assert!(res.body.get("data").is_none(), "nothing ran: {}", res.body);
+    // Compact enough to be parsed (62 KB): priced by its 100 ids.
+    let aliases: String = (0..1_000)
+        .map(|i| format!("e{i}:invitationEligibility(agencyId:$a,creatorIds:$i){{invitable}} "))
+        .collect();
+    let query = format!("query($a:ID!,$i:[ID!]!){{{aliases}}}");
+    let res = app
+        .gql(Some(&agency), &query, json!({"a": agency_id, "i": ids}))
+        .await;
+    res.assert_error("QUERY_TOO_COMPLEX");
+    assert_eq!(
+        res.body["extensions"]["cost"]["requestedQueryCost"],
+        1_000 * (1 + 100),
+        "{}",
+        res.body
+    );
     assert!(started.elapsed() < Duration::from_secs(30));
     // One call with 100 ids is priced by them, and fits.
     let one = app
