@@ -56,8 +56,9 @@ release_hold() {
 for BIN in "$@"; do
   for MODE in notify change-log; do
     psql -q "$PG/test" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
-    "$BIN" migrate --database-url "$URL" >/dev/null
-    "$BIN" seed --database-url "$URL" --creators 2000 --agencies 20 >/dev/null
+    # The same data for every binary: the first one seeds it.
+    "$1" migrate --database-url "$URL" >/dev/null
+    "$1" seed --database-url "$URL" --creators 2000 --agencies 20 >/dev/null
     TOKEN=$("$BIN" token admin bench --database-url "$URL" | grep -oE 'eyJ[A-Za-z0-9_.-]+' | tail -1)
     "$BIN" serve --database-url "$URL" --addr "$ADDR" --events-via "$MODE" >/dev/null 2>&1 &
     SERVER=$!

@@ -633,15 +633,26 @@ async fn read_by_transaction_ids(
             .collect::<Vec<_>>()
             .join(",")
     );
-    // The rows and the snapshot they were read in, in one statement.
+    // The rows and the snapshot they were read in, in one statement; the
+    // transactions in doubt only when there are some (an OR of two index
+    // scans costs a quiet read a tenth of its time).
+    let (wanted, values) = if cursor.in_doubt.is_empty() {
+        ("c.position > $1", vec![cursor.last_position.into()])
+    } else {
+        (
+            "c.position > $1 OR c.txid = ANY($2::text::xid8[])",
+            vec![cursor.last_position.into(), in_doubt.into()],
+        )
+    };
     let rows = XidLogRow::find_by_statement(Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
-        "WITH s AS (SELECT pg_current_snapshot()::text AS snapshot) \
-         SELECT c.position, c.creator_id, c.event, s.snapshot \
-         FROM s LEFT JOIN change_log c \
-           ON c.position > $1 OR c.txid = ANY($2::text::xid8[]) \
-         ORDER BY c.position",
-        [cursor.last_position.into(), in_doubt.into()],
+        format!(
+            "WITH s AS (SELECT pg_current_snapshot()::text AS snapshot) \
+             SELECT c.position, c.creator_id, c.event, s.snapshot \
+             FROM s LEFT JOIN change_log c ON {wanted} \
+             ORDER BY c.position"
+        ),
+        values,
     ))
     .all(db)
     .await?;
