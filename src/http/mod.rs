@@ -183,13 +183,18 @@ async fn healthz() -> &'static str {
 /// gets its 503 well before its own timeout.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Database reachable: a load balancer may send traffic. A database
-/// server is asked on a connection made for the probe.
+/// Database reachable: a load balancer may send traffic. The pool must
+/// answer, and a database server also on a connection made for the probe
+/// (a pooled session that outlived a restart proves nothing of it).
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let round_trip = async {
+        let pooled = state.db.execute_unprepared("SELECT 1");
         match &state.probe_url {
-            Some(url) => crate::db::probe(url, READINESS_TIMEOUT).await,
-            None => state.db.execute_unprepared("SELECT 1").await.map(|_| ()),
+            Some(url) => {
+                let fresh = crate::db::probe(url, READINESS_TIMEOUT);
+                futures_util::try_join!(pooled, fresh).map(|_| ())
+            }
+            None => pooled.await.map(|_| ()),
         }
     };
     let error = match tokio::time::timeout(READINESS_TIMEOUT, round_trip).await {

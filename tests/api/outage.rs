@@ -134,6 +134,20 @@ impl PrivateCluster {
     }
 }
 
+impl PrivateCluster {
+    /// A smart shutdown, not waited for: no new sessions are accepted,
+    /// the open ones go on until their clients leave.
+    pub fn stop_smart(&self) {
+        let stopping = pg_command(&self.bin, "pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "smart", "-W", "stop"])
+            .output()
+            .unwrap();
+        assert!(stopping.status.success(), "pg_ctl stop: {stopping:?}");
+    }
+}
+
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
         let _ = pg_command(&self.bin, "pg_ctl")
@@ -333,4 +347,26 @@ async fn invite_via(base: &str, agency: &str, creator_id: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{}", res.body))
         .to_owned()
+}
+
+/// A server that takes no new sessions is not ready, though the pool's
+/// sessions still answer: readiness asks on a session of its own.
+#[tokio::test]
+async fn readiness_needs_a_server_that_takes_new_sessions() {
+    if !postgres_pass() {
+        return;
+    }
+    let cluster = PrivateCluster::create();
+    let app = spawn_app_at(cluster.url()).await;
+    app.gql(None, "{ agencies(first: 1) { totalCount } }", json!({}))
+        .await
+        .assert_ok();
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    cluster.stop_smart();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for probe in 0..5 {
+        assert_eq!(app.get("/readyz").await.status(), 503, "probe {probe}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await.expect("the server stops");
 }
