@@ -754,3 +754,30 @@ async fn read_by_time_window(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holes_are_the_positions_not_seen() {
+        let now = Utc::now();
+        let gap = |first, last| Gap {
+            first,
+            last,
+            noticed: now,
+        };
+        assert_eq!(
+            holes(10, &[11, 12, 15, 16, 20], now),
+            [gap(13, 14), gap(17, 19)]
+        );
+        assert_eq!(holes(10, &[], now), []);
+        assert_eq!(holes(4, &[7], now), [gap(5, 6)]);
+    }
+
+    #[test]
+    fn the_running_transactions_are_read_off_a_snapshot() {
+        assert_eq!(running_in("100:104:100,102"), [100, 102]);
+        assert!(running_in("100:100:").is_empty());
+    }
+}

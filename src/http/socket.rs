@@ -30,6 +30,7 @@ use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header::SEC_WEBSOCKET_PROTOCOL};
 use axum::response::IntoResponse;
 use axum::response::Response;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tracing::{Instrument, Span};
@@ -124,6 +125,15 @@ fn text_of(message: Message) -> Result<Option<String>, ()> {
     }
 }
 
+/// Sends a frame, unless the client has not taken it within
+/// [`SEND_TIMEOUT`]; whether it went.
+async fn send_within(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
 /// What a socket's loop does next.
 enum Step {
     Continue,
@@ -140,19 +150,12 @@ async fn serve(
 ) {
     let _open = GaugeGuard::hold(&state.metrics.websockets_open);
     let (mut sink, mut stream) = socket.split();
-    let send = async |sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-                      message: Message| {
-        matches!(
-            tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
-            Ok(Ok(()))
-        )
-    };
     // The first data frame, within the deadline whatever comes before it.
     let deadline = tokio::time::Instant::now() + CONNECTION_INIT_TIMEOUT;
     let first = loop {
         match tokio::time::timeout_at(deadline, stream.next()).await {
             Err(_) => {
-                send(&mut sink, close(4408, "connection initialisation timeout")).await;
+                send_within(&mut sink, close(4408, "connection initialisation timeout")).await;
                 return;
             }
             Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return,
@@ -160,7 +163,7 @@ async fn serve(
                 Ok(Some(text)) => break text,
                 Ok(None) => continue,
                 Err(()) => {
-                    send(&mut sink, close(4400, "binary frames must be UTF-8 JSON")).await;
+                    send_within(&mut sink, close(4400, "binary frames must be UTF-8 JSON")).await;
                     return;
                 }
             },
@@ -169,7 +172,7 @@ async fn serve(
     let (viewer, expires_at) = match session_from_init(&state.keys, &first) {
         Ok(session) => session,
         Err(e) => {
-            send(&mut sink, close(4403, &e.to_string())).await;
+            send_within(&mut sink, close(4403, &e.to_string())).await;
             return;
         }
     };
@@ -222,7 +225,7 @@ async fn serve(
                                 "message": format!("at most {MAX_OPERATIONS} operations per socket at once"),
                                 "extensions": {"code": RATE_LIMITED},
                             }]});
-                            if send(&mut sink, Message::Text(refusal.to_string().into())).await {
+                            if send_within(&mut sink, Message::Text(refusal.to_string().into())).await {
                                 Step::Continue
                             } else {
                                 Step::End
@@ -247,14 +250,14 @@ async fn serve(
             out = protocol.next() => match out {
                 None => Step::End,
                 Some(WsMessage::Close(code, reason)) => {
-                    send(&mut sink, close(code, &reason)).await;
+                    send_within(&mut sink, close(code, &reason)).await;
                     Step::End
                 }
                 Some(WsMessage::Text(text)) => {
                     if let Some(id) = ended_operation(&text) {
                         operations.remove(&id);
                     }
-                    if send(&mut sink, Message::Text(text.into())).await {
+                    if send_within(&mut sink, Message::Text(text.into())).await {
                         Step::Continue
                     } else {
                         Step::End
@@ -262,7 +265,7 @@ async fn serve(
                 }
             },
             _ = pings.tick() => {
-                if send(&mut sink, Message::Ping(Vec::new().into())).await {
+                if send_within(&mut sink, Message::Ping(Vec::new().into())).await {
                     Step::Continue
                 } else {
                     Step::End
@@ -275,7 +278,7 @@ async fn serve(
         match step {
             Step::Continue => {}
             Step::Close(code, reason) => {
-                send(&mut sink, close(code, reason)).await;
+                send_within(&mut sink, close(code, reason)).await;
                 break;
             }
             Step::End => break,
