@@ -1,16 +1,13 @@
 //! Agency Center: the LIVE creator-discovery backend.
 //!
-//! Layout, outside in:
-//! * [`http`]: routes, GraphiQL, health, the bearer token → [`domain::Viewer`].
-//! * [`graphql`]: schema, thin resolvers, DataLoaders, error mapping.
-//! * [`domain`]: the rules (validation, visibility, authorisation,
-//!   eligibility, the invitation lifecycle), the one write path, and the
-//!   ranking index kept fresh.
+//! `docs/architecture.md` in the repository draws the layers and says where
+//! each rule lives; in short, outside in:
+//! * [`http`]: routes, the explorer, health, the bearer token → [`domain::Viewer`].
+//! * [`graphql`]: the front every operation passes (limits, kept answers),
+//!   thin resolvers, DataLoaders.
+//! * [`domain`]: the rules, the one write path, the ranking index kept fresh.
 //! * [`ranking`]: the index and the scoring model; pure, no I/O.
 //! * [`events`]: invitation events, in process and across instances.
-//! * `entity` and `migration` crates: the storage, via sea-orm.
-//! * [`auth`]: JWT issue and verification; [`db`]: pools and migrations;
-//!   [`seed`]: deterministic fake data; [`config`]: the CLI.
 
 pub mod auth;
 pub mod config;

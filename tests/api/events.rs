@@ -19,6 +19,11 @@ pub struct Subscription {
 
 impl Subscription {
     pub async fn open(base: &str, token: Option<&str>) -> Self {
+        Self::open_query(base, token, EVENTS).await
+    }
+
+    /// A subscription to `query`, live once this returns.
+    pub async fn open_query(base: &str, token: Option<&str>, query: &str) -> Self {
         let mut socket = crate::websocket::connect(base).await;
         crate::websocket::send_init(&mut socket, token).await;
         let mut this = Self { socket };
@@ -29,7 +34,7 @@ impl Subscription {
         assert_eq!(ack["type"], "connection_ack");
         this.socket
             .send(Message::text(
-                json!({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}).to_string(),
+                json!({"id": "1", "type": "subscribe", "payload": {"query": query}}).to_string(),
             ))
             .await
             .unwrap();

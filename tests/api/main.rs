@@ -10,6 +10,7 @@ mod concurrency;
 mod conformance;
 mod database;
 mod demo;
+mod docs;
 mod events;
 mod explorer;
 mod fuzz;
