@@ -2,8 +2,8 @@
 //! resource), DataLoaders, IDs, cursors and error mapping. Resolvers
 //! translate arguments, call a domain service and map its answer; no rule
 //! is decided here. A rule of the clock is judged at the request's one
-//! instant ([`read_now`]), and the resolver says how long its answer holds
-//! ([`judged`]), which decides how long the answer may be kept
+//! instant (`read_now`), and the resolver says how long its answer holds
+//! (`judged`), which decides how long the answer may be kept
 //! ([`answers`]).
 //!
 //! Types whose fields are values already at hand (edges, connections,

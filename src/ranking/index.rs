@@ -22,7 +22,7 @@ const LANGUAGE_BITS: u16 = 63;
 /// Static signals stored per creator, in this order.
 pub(super) const STATIC_SIGNALS: usize = 6;
 
-/// Bytes per creator in the arrays a scan reads (see [`Hot`]).
+/// Bytes per creator in the arrays a scan reads (see `Hot`).
 pub const HOT_BYTES_PER_CREATOR: usize =
     16 + 8 + 2 + 1 + 1 + 1 + 4 + 4 + 4 + 8 + 2 * STATIC_SIGNALS;
 
