@@ -240,12 +240,13 @@ async fn seen_through_the_other(transport: EventTransport) {
         assert_eq!(event["kind"], "ACCEPTED");
         // Delivered once: the originating instance does not echo its own.
         if let Some(sub) = creator_on_b.as_mut() {
-            let kinds: Vec<_> = sub
-                .drain(Duration::from_millis(500))
+            let mut got: Vec<_> = sub
+                .next_event(Duration::from_secs(10))
                 .await
                 .into_iter()
-                .map(|e| e["kind"].clone())
                 .collect();
+            got.extend(sub.drain(Duration::from_millis(500)).await);
+            let kinds: Vec<_> = got.into_iter().map(|e| e["kind"].clone()).collect();
             assert_eq!(kinds, vec![json!("ACCEPTED")]);
         }
     }
