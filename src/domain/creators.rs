@@ -3,8 +3,8 @@
 use chrono::Utc;
 use entity::{creator, invitation, join_list, membership};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QuerySelect, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -357,11 +357,13 @@ impl<'a> CreatorService<'a> {
     async fn write_stats(&self, rows: &[(usize, Uuid, StatsRow)]) -> DomainResult<u64> {
         let mut write = self.domain.begin_write().await?;
         let existing: std::collections::HashSet<Uuid> = creator::Entity::find()
+            .select_only()
+            .column(creator::Column::Id)
             .filter(creator::Column::Id.is_in(rows.iter().map(|(_, id, _)| *id)))
+            .into_tuple::<Uuid>()
             .all(write.txn())
             .await?
             .into_iter()
-            .map(|c| c.id)
             .collect();
         let mut missing: Vec<usize> = rows
             .iter()
@@ -377,30 +379,63 @@ impl<'a> CreatorService<'a> {
         }
         refusals.into_result()?;
         let now = Utc::now();
-        let mut updated = 0;
-        for (_, id, row) in rows {
-            let result = creator::Entity::update_many()
-                .col_expr(creator::Column::Followers, row.followers.into())
-                .col_expr(creator::Column::AvgViewers, row.avg_viewers.into())
-                .col_expr(creator::Column::PeakViewers, row.peak_viewers.into())
-                .col_expr(creator::Column::LiveHours30d, row.live_hours_30d.into())
-                .col_expr(creator::Column::LiveDays30d, row.live_days_30d.into())
-                .col_expr(creator::Column::Diamonds30d, row.diamonds_30d.into())
-                .col_expr(
-                    creator::Column::FollowerGrowth30d,
-                    row.follower_growth_30d.into(),
-                )
-                .col_expr(creator::Column::EngagementRate, row.engagement_rate.into())
-                .col_expr(creator::Column::StatsUpdatedAt, now.into())
-                .filter(creator::Column::Id.eq(*id))
-                .exec(write.txn())
-                .await?;
-            updated += result.rows_affected;
+        let updated = write
+            .txn()
+            .execute_raw(stats_update(write.txn().get_database_backend(), rows, now))
+            .await?
+            .rows_affected();
+        for (_, id, _) in rows {
             write.creator_changed(ChangeKind::CreatorStats, *id);
         }
         write.commit().await?;
         Ok(updated)
     }
+}
+
+/// One statement for a whole batch of figures: `UPDATE … FROM (VALUES …)`,
+/// which PostgreSQL and SQLite (3.33+) both accept, the VALUES columns
+/// named `column1…` by both. A statement per row made ingestion a round
+/// trip per creator.
+fn stats_update(
+    backend: DatabaseBackend,
+    rows: &[(usize, Uuid, StatsRow)],
+    now: chrono::DateTime<Utc>,
+) -> Statement {
+    const FIELDS: usize = 9;
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(rows.len() * FIELDS + 1);
+    let mut tuples = Vec::with_capacity(rows.len());
+    // Numbered, as the stamp's comes first in the text but last in `values`.
+    let placeholder = |n: usize| match backend {
+        DatabaseBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    };
+    for (_, id, row) in rows {
+        let first = values.len() + 1;
+        values.extend([
+            (*id).into(),
+            row.followers.into(),
+            row.avg_viewers.into(),
+            row.peak_viewers.into(),
+            row.live_hours_30d.into(),
+            row.live_days_30d.into(),
+            row.diamonds_30d.into(),
+            row.follower_growth_30d.into(),
+            row.engagement_rate.into(),
+        ]);
+        let slots: Vec<String> = (first..first + FIELDS).map(placeholder).collect();
+        tuples.push(format!("({})", slots.join(", ")));
+    }
+    values.push(now.into());
+    let stamp = placeholder(values.len());
+    let sql = format!(
+        "UPDATE creators SET followers = v.column2, avg_viewers = v.column3, \
+         peak_viewers = v.column4, live_hours_30d = v.column5, live_days_30d = v.column6, \
+         diamonds_30d = v.column7, follower_growth_30d = v.column8, \
+         engagement_rate = v.column9, stats_updated_at = {stamp} \
+         FROM (VALUES {}) AS v WHERE creators.id = v.column1",
+        tuples.join(", ")
+    );
+    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// The creator's row, locked for the write; NOT_FOUND at `field` if none.

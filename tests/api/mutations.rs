@@ -565,3 +565,64 @@ async fn stats_batches_are_all_or_nothing() {
         .await
         .assert_error("UNAUTHENTICATED");
 }
+
+/// A full batch of 1,000 rows costs a fixed handful of statements (it was
+/// one UPDATE per row), is written whole, and is ranked by at once.
+#[tokio::test]
+async fn a_full_stats_batch_is_one_write_of_a_few_statements() {
+    use entity::creator;
+    use sea_orm::{EntityTrait, QuerySelect};
+    let app = crate::helpers::spawn_app().await;
+    agency_center::seed::seed(
+        &app.db,
+        agency_center::seed::SeedPlan {
+            creators: 1000,
+            agencies: 1,
+            seed: 5,
+        },
+    )
+    .await
+    .unwrap();
+    let ids: Vec<uuid::Uuid> = creator::Entity::find()
+        .select_only()
+        .column(creator::Column::Id)
+        .into_tuple()
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 1000);
+    let rows: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            json!({"creatorId": crate::helpers::global_id("Creator", *id), "followers": 1_000_000 + i,
+                "avgViewers": 10.5, "peakViewers": 40, "liveHours30d": 20.0, "liveDays30d": 12,
+                "diamonds30d": 5000, "followerGrowth30d": 0.01, "engagementRate": 0.05})
+        })
+        .collect();
+    app.domain.apply_change_log().await.unwrap();
+    let before = app.statements.get();
+    let res = app
+        .gql(
+            Some(&app.admin()),
+            "mutation($rows: [CreatorStatsInput!]!) { upsertCreatorStats(input: $rows) { updated userErrors { code field } } }",
+            json!({"rows": rows}),
+        )
+        .await;
+    let statements = app.statements.get() - before;
+    assert_eq!(
+        res.assert_ok()["upsertCreatorStats"]["updated"],
+        1000,
+        "{}",
+        res.body
+    );
+    assert!(statements < 20, "{statements} statements for 1,000 rows");
+    let stored: Vec<i64> = creator::Entity::find()
+        .select_only()
+        .column(creator::Column::Followers)
+        .into_tuple()
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert!(stored.iter().all(|f| (1_000_000..1_001_000).contains(f)));
+}
