@@ -379,11 +379,22 @@ impl<'a> CreatorService<'a> {
         }
         refusals.into_result()?;
         let now = Utc::now();
-        let updated = write
-            .txn()
-            .execute_raw(stats_update(write.txn().get_database_backend(), rows, now))
-            .await?
-            .rows_affected();
+        let backend = write.txn().get_database_backend();
+        // PostgreSQL: the batch in one statement (a round trip a row was
+        // most of the time). SQLite runs in process, where a statement a
+        // row is cheap, and its planner joined the VALUES of one statement
+        // as the inner loop: 4x slower than a statement a row.
+        let statements: Vec<Statement> = if backend == DatabaseBackend::Postgres {
+            vec![stats_update(backend, rows, now)]
+        } else {
+            rows.chunks(1)
+                .map(|row| stats_update(backend, row, now))
+                .collect()
+        };
+        let mut updated = 0;
+        for statement in statements {
+            updated += write.txn().execute_raw(statement).await?.rows_affected();
+        }
         for (_, id, _) in rows {
             write.creator_changed(ChangeKind::CreatorStats, *id);
         }
@@ -392,10 +403,9 @@ impl<'a> CreatorService<'a> {
     }
 }
 
-/// One statement for a whole batch of figures: `UPDATE … FROM (VALUES …)`,
-/// which PostgreSQL and SQLite (3.33+) both accept, the VALUES columns
-/// named `column1…` by both. A statement per row made ingestion a round
-/// trip per creator.
+/// One statement for rows of figures: `UPDATE … FROM (VALUES …)`, which
+/// PostgreSQL and SQLite (3.33+) both accept, the VALUES columns named
+/// `column1…` by both.
 fn stats_update(
     backend: DatabaseBackend,
     rows: &[(usize, Uuid, StatsRow)],
