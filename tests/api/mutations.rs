@@ -566,8 +566,8 @@ async fn stats_batches_are_all_or_nothing() {
         .assert_error("UNAUTHENTICATED");
 }
 
-/// A full batch of 1,000 rows costs a fixed handful of statements on
-/// PostgreSQL (it was one UPDATE per row), and is written whole.
+/// A full batch of 1,000 rows costs a fixed handful of statements (it was
+/// one UPDATE per row), and is written whole.
 #[tokio::test]
 async fn a_full_stats_batch_is_one_write_of_a_few_statements() {
     use entity::creator;
