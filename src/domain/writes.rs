@@ -56,6 +56,18 @@ struct Change {
     event: Option<String>,
 }
 
+impl Change {
+    /// A change that publishes no event.
+    fn quiet(kind: ChangeKind, entity_id: Uuid, creator_id: Option<Uuid>) -> Self {
+        Self {
+            kind,
+            entity_id,
+            creator_id,
+            event: None,
+        }
+    }
+}
+
 /// Rows per change-log INSERT: under both engines' bound-parameter limits.
 const LOG_BATCH: usize = 1000;
 
@@ -98,12 +110,7 @@ pub struct BulkLog(Vec<Change>);
 
 impl BulkLog {
     pub fn changed(&mut self, kind: ChangeKind, entity_id: Uuid, creator_id: Option<Uuid>) {
-        self.0.push(Change {
-            kind,
-            entity_id,
-            creator_id,
-            event: None,
-        });
+        self.0.push(Change::quiet(kind, entity_id, creator_id));
     }
 
     /// Appends the rows, in the writer's transaction, just before it commits.
@@ -136,12 +143,8 @@ impl Write<'_> {
 
     /// An entity changed; `creator_id` names the creator it concerns.
     pub fn changed(&mut self, kind: ChangeKind, entity_id: Uuid, creator_id: Option<Uuid>) {
-        self.changes.push(Change {
-            kind,
-            entity_id,
-            creator_id,
-            event: None,
-        });
+        self.changes
+            .push(Change::quiet(kind, entity_id, creator_id));
     }
 
     /// Invitation events to publish once the transaction commits; each is

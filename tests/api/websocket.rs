@@ -283,17 +283,22 @@ async fn sockets_open(app: &TestApp) -> f64 {
         .expect("the gauge")
 }
 
-#[tokio::test]
-async fn a_flood_of_pings_is_answered_and_the_socket_keeps_working() {
-    let app = spawn_app().await;
-    let mut socket = acked(&app, Some(&app.admin())).await;
-    // 500 pings sent without reading an answer, then a query.
-    for _ in 0..500 {
+/// Queues `n` graphql-transport-ws pings without reading any answer.
+async fn flood_with_pings(socket: &mut Socket, n: usize) {
+    for _ in 0..n {
         socket
             .feed(Message::text(json!({"type": "ping"}).to_string()))
             .await
             .unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_flood_of_pings_is_answered_and_the_socket_keeps_working() {
+    let app = spawn_app().await;
+    let mut socket = acked(&app, Some(&app.admin())).await;
+    // 500 pings sent without reading an answer, then a query.
+    flood_with_pings(&mut socket, 500).await;
     socket
         .send(Message::text(
             json!({"id": "q", "type": "subscribe", "payload": {"query": "{ viewer { role } }"}})
@@ -373,12 +378,7 @@ async fn a_client_that_goes_away_is_counted_out_at_once() {
     let app = spawn_app().await;
     let mut socket = acked(&app, Some(&app.admin())).await;
     // A flood it never reads the answers of, then it goes.
-    for _ in 0..500 {
-        socket
-            .feed(Message::text(json!({"type": "ping"}).to_string()))
-            .await
-            .unwrap();
-    }
+    flood_with_pings(&mut socket, 500).await;
     socket.flush().await.unwrap();
     assert_eq!(sockets_open(&app).await, 1.0);
     drop(socket);
