@@ -206,7 +206,10 @@ impl Application {
 
 fn spawn_expiry_sweep(domain: Domain, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
+        // The first sweep waits a whole interval: reads derive an expiry
+        // without it, and instances started together do not all write at
+        // once.
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
