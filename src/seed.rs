@@ -297,7 +297,7 @@ pub async fn seed(db: &DatabaseConnection, plan: SeedPlan) -> anyhow::Result<See
         .collect();
     let mut log = BulkLog::default();
     for a in &agency_ids {
-        log.changed(ChangeKind::AgencyCreated, a.0, None);
+        log.agency_changed(ChangeKind::AgencyCreated, a.0);
     }
     for chunk in agencies.chunks(BATCH) {
         agency::Entity::insert_many(chunk.to_vec())
@@ -348,24 +348,22 @@ pub async fn seed(db: &DatabaseConnection, plan: SeedPlan) -> anyhow::Result<See
             }
         }
         for c in &batch {
-            log.changed(
-                ChangeKind::CreatorCreated,
-                *c.id.as_ref(),
-                Some(*c.id.as_ref()),
-            );
+            log.creator_changed(ChangeKind::CreatorCreated, *c.id.as_ref());
         }
         for m in &members {
-            log.changed(
+            log.link_changed(
                 ChangeKind::MembershipCreated,
                 *m.id.as_ref(),
-                Some(*m.creator_id.as_ref()),
+                *m.creator_id.as_ref(),
+                *m.agency_id.as_ref(),
             );
         }
         for i in &invites {
-            log.changed(
+            log.link_changed(
                 ChangeKind::InvitationCreated,
                 *i.id.as_ref(),
-                Some(*i.creator_id.as_ref()),
+                *i.creator_id.as_ref(),
+                *i.agency_id.as_ref(),
             );
         }
         creator::Entity::insert_many(batch).exec(&txn).await?;
@@ -465,12 +463,13 @@ pub async fn seed_demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
     agency::Entity::insert(agency).exec(&txn).await?;
     let mut invite = fake_invitation(&mut rng, agency_id, creator_id, now);
     let mut log = BulkLog::default();
-    log.changed(ChangeKind::CreatorCreated, creator_id, Some(creator_id));
-    log.changed(ChangeKind::AgencyCreated, agency_id, None);
-    log.changed(
+    log.creator_changed(ChangeKind::CreatorCreated, creator_id);
+    log.agency_changed(ChangeKind::AgencyCreated, agency_id);
+    log.link_changed(
         ChangeKind::InvitationCreated,
         *invite.id.as_ref(),
-        Some(creator_id),
+        creator_id,
+        agency_id,
     );
     invite.status = Set(entity::invitation::Status::Pending);
     invite.created_at = Set(now - Duration::hours(3));

@@ -13,6 +13,8 @@ pub struct Model {
     pub entity_id: Uuid,
     /// The creator whose ranking data may have changed, if any.
     pub creator_id: Option<Uuid>,
+    /// The agency an invitation or a membership concerns.
+    pub agency_id: Option<Uuid>,
     pub committed_at: DateTimeUtc,
     /// The invitation event this change published, as the instance that
     /// wrote it encoded it (see `events`), for readers that relay events

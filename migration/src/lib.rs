@@ -14,6 +14,7 @@ mod m20261125_000004_create_memberships;
 mod m20261201_000005_create_change_log;
 mod m20261202_000006_index_list_orders;
 mod m20261203_000007_change_log_events;
+mod m20261204_000008_change_log_agency;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_create_change_log::Migration),
             Box::new(m20261202_000006_index_list_orders::Migration),
             Box::new(m20261203_000007_change_log_events::Migration),
+            Box::new(m20261204_000008_change_log_agency::Migration),
         ]
     }
 }

@@ -212,7 +212,7 @@ impl<'a> AgencyService<'a> {
                 )
             })
         })?;
-        write.changed(ChangeKind::AgencyCreated, id, None);
+        write.agency_changed(ChangeKind::AgencyCreated, id);
         write.commit().await?;
         Ok(created)
     }
@@ -299,7 +299,7 @@ impl<'a> AgencyService<'a> {
             }
             model.updated_at = Set(Utc::now());
             let updated = model.update(write.txn()).await?;
-            write.changed(ChangeKind::AgencyUpdated, target, None);
+            write.agency_changed(ChangeKind::AgencyUpdated, target);
             write.commit().await?;
             Ok(updated)
         })

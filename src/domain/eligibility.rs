@@ -9,6 +9,7 @@ use entity::invitation::{self, Status};
 use entity::{agency, creator, membership, split_list};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
 };
 use uuid::Uuid;
 
@@ -121,12 +122,28 @@ pub(crate) async fn used_quota(
     agency_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<i64, DbErr> {
-    let n = invitation::Entity::find()
+    let n = in_quota_window(agency_id, now).count(conn).await?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// When the oldest invitation counted in the agency's quota at `now`
+/// leaves the window (the count drops then, if nothing is sent).
+pub(crate) async fn quota_changes_at(
+    conn: &impl ConnectionTrait,
+    agency_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let oldest = in_quota_window(agency_id, now)
+        .order_by_asc(invitation::Column::CreatedAt)
+        .one(conn)
+        .await?;
+    Ok(oldest.map(|inv| inv.created_at + Duration::hours(QUOTA_WINDOW_HOURS)))
+}
+
+fn in_quota_window(agency_id: Uuid, now: DateTime<Utc>) -> sea_orm::Select<invitation::Entity> {
+    invitation::Entity::find()
         .filter(invitation::Column::AgencyId.eq(agency_id))
         .filter(invitation::Column::CreatedAt.gt(now - Duration::hours(QUOTA_WINDOW_HOURS)))
-        .count(conn)
-        .await?;
-    Ok(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -42,6 +42,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::Category;
+use super::scopes::{ChangeClock, Scope, Touched, touched};
+use super::writes::ChangeKind;
 use crate::ranking::{CreatorRecord, Footprint, Index};
 
 /// Creators re-read per statement (bound-parameter limits).
@@ -135,6 +137,8 @@ struct LogCursor {
 /// One read of the change log: what to apply, and where the reader then stands.
 struct LogRead {
     creators: Vec<Uuid>,
+    /// What the rows touched, for what keeps copies of reads.
+    touched: Vec<Touched>,
     events: Vec<String>,
     /// Some row was new to this instance.
     changed: bool,
@@ -163,6 +167,8 @@ struct Shared {
     catch_ups_begun: AtomicU64,
     /// Change-log reads that found a row new to this instance.
     changes_seen: AtomicU64,
+    /// When each scope last changed, in `changes_seen` counts.
+    clock: ChangeClock,
     /// Change-log rows read, ever (what catch-ups cost).
     rows_read: AtomicU64,
 }
@@ -276,10 +282,40 @@ fn rankable() -> sea_orm::Select<creator::Entity> {
         )
 }
 
+/// A change-log row as the readers take it.
+#[derive(FromQueryResult)]
+struct LogRow {
+    position: i64,
+    kind: String,
+    entity_id: Uuid,
+    creator_id: Option<Uuid>,
+    agency_id: Option<Uuid>,
+    event: Option<String>,
+}
+
+impl LogRow {
+    fn columns() -> [change_log::Column; 6] {
+        use change_log::Column as C;
+        [
+            C::Position,
+            C::Kind,
+            C::EntityId,
+            C::CreatorId,
+            C::AgencyId,
+            C::Event,
+        ]
+    }
+}
+
+/// A [`LogRow`] beside the snapshot it was read in (all `None` when no
+/// row is new: the outer join still brings the snapshot).
 #[derive(FromQueryResult)]
 struct XidLogRow {
     position: Option<i64>,
+    kind: Option<String>,
+    entity_id: Option<Uuid>,
     creator_id: Option<Uuid>,
+    agency_id: Option<Uuid>,
     event: Option<String>,
     snapshot: String,
 }
@@ -305,6 +341,7 @@ impl RankingIndex {
             synced_at: std::sync::Mutex::new(None),
             catch_ups_begun: AtomicU64::new(0),
             changes_seen: AtomicU64::new(0),
+            clock: ChangeClock::default(),
             rows_read: AtomicU64::new(0),
         }))
     }
@@ -369,7 +406,7 @@ impl RankingIndex {
         index.shrink_to_fit();
         *self.0.index.write().unwrap_or_else(|e| e.into_inner()) = index;
         *cursor = fresh_cursor;
-        self.saw_change();
+        self.saw_change(&[Touched::Everything]);
         self.mark_synced();
         Ok(())
     }
@@ -378,8 +415,21 @@ impl RankingIndex {
         self.0.catch_ups_begun.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    fn saw_change(&self) {
-        self.0.changes_seen.fetch_add(1, Ordering::SeqCst);
+    /// Counts one more change seen, which `touched`: the clock first, so
+    /// whoever reads the new count finds the scopes already ticked.
+    /// Callers hold the log mutex.
+    fn saw_change(&self, touched: &[Touched]) {
+        let at = self.changes_seen() + 1;
+        for t in touched {
+            self.0.clock.tick(t, at);
+        }
+        self.0.changes_seen.store(at, Ordering::SeqCst);
+    }
+
+    /// Whether a read of `scopes`, made once this instance had seen `seen`
+    /// changes, would still read the same (as of the last catch-up).
+    pub fn unchanged_since(&self, scopes: &[Scope], seen: u64) -> bool {
+        self.0.clock.unchanged_since(scopes, seen)
     }
 
     /// How many changes this instance has seen so far. Two equal readings
@@ -478,6 +528,7 @@ impl RankingIndex {
         let number = self.begin_catch_up();
         let LogRead {
             mut creators,
+            touched,
             events,
             changed,
             read_rows,
@@ -498,7 +549,7 @@ impl RankingIndex {
         next.catch_up = number;
         *cursor = next;
         if changed {
-            self.saw_change();
+            self.saw_change(&touched);
         }
         self.mark_synced();
         Ok(events)
@@ -574,39 +625,39 @@ async fn last_position(db: &DatabaseConnection) -> Result<i64, DbErr> {
     Ok(last.flatten().unwrap_or(0))
 }
 
-/// A change-log row: position, creator, encoded event.
-type Change = (i64, Option<Uuid>, Option<String>);
-
 impl LogRead {
     /// The rows read (all new to this reader), ascending.
-    fn of(rows: Vec<Change>, read_rows: usize, next: LogCursor) -> Self {
+    fn of(rows: Vec<LogRow>, read_rows: usize, next: LogCursor) -> Self {
         let mut read = LogRead {
             creators: Vec::with_capacity(rows.len()),
+            touched: Vec::with_capacity(rows.len()),
             events: Vec::new(),
             changed: !rows.is_empty(),
             read_rows,
             next,
         };
-        for (position, creator, event) in rows {
-            read.creators.extend(creator);
-            read.events.extend(event);
-            read.next.last_position = read.next.last_position.max(position);
+        for row in rows {
+            read.touched.push(touched(
+                ChangeKind::parse(&row.kind),
+                row.entity_id,
+                row.creator_id,
+                row.agency_id,
+            ));
+            read.creators.extend(row.creator_id);
+            read.events.extend(row.event);
+            read.next.last_position = read.next.last_position.max(row.position);
         }
         read
     }
 }
 
 async fn read_serial(db: &DatabaseConnection, cursor: &LogCursor) -> Result<LogRead, DbErr> {
-    let rows: Vec<Change> = change_log::Entity::find()
+    let rows: Vec<LogRow> = change_log::Entity::find()
         .select_only()
-        .columns([
-            change_log::Column::Position,
-            change_log::Column::CreatorId,
-            change_log::Column::Event,
-        ])
+        .columns(LogRow::columns())
         .filter(change_log::Column::Position.gt(cursor.last_position))
         .order_by_asc(change_log::Column::Position)
-        .into_tuple()
+        .into_model()
         .all(db)
         .await?;
     let read_rows = rows.len();
@@ -648,7 +699,8 @@ async fn read_by_transaction_ids(
         DatabaseBackend::Postgres,
         format!(
             "WITH s AS (SELECT pg_current_snapshot()::text AS snapshot) \
-             SELECT c.position, c.creator_id, c.event, s.snapshot \
+             SELECT c.position, c.kind, c.entity_id, c.creator_id, c.agency_id, \
+             c.event, s.snapshot \
              FROM s LEFT JOIN change_log c ON {wanted} \
              ORDER BY c.position"
         ),
@@ -660,9 +712,18 @@ async fn read_by_transaction_ids(
         .first()
         .map(|r| running_in(&r.snapshot))
         .unwrap_or_else(|| cursor.in_doubt.clone());
-    let changes: Vec<Change> = rows
+    let changes: Vec<LogRow> = rows
         .into_iter()
-        .filter_map(|r| Some((r.position?, r.creator_id, r.event)))
+        .filter_map(|r| {
+            Some(LogRow {
+                position: r.position?,
+                kind: r.kind?,
+                entity_id: r.entity_id?,
+                creator_id: r.creator_id,
+                agency_id: r.agency_id,
+                event: r.event,
+            })
+        })
         .collect();
     let read_rows = changes.len();
     Ok(LogRead::of(
@@ -696,28 +757,28 @@ async fn read_by_time_window(
     } else if let (Some(first), Some(last)) = (gaps.first(), gaps.last()) {
         wanted = wanted.add(change_log::Column::Position.between(first.first, last.last));
     }
-    let rows: Vec<Change> = change_log::Entity::find()
+    let rows: Vec<LogRow> = change_log::Entity::find()
         .select_only()
-        .columns([
-            change_log::Column::Position,
-            change_log::Column::CreatorId,
-            change_log::Column::Event,
-        ])
+        .columns(LogRow::columns())
         .filter(wanted)
         .order_by_asc(change_log::Column::Position)
-        .into_tuple()
+        .into_model()
         .all(db)
         .await?;
     let read_rows = rows.len();
     let in_gap = |p: i64| gaps.iter().any(|g| (g.first..=g.last).contains(&p));
     // New: past the last position, or filling a gap (a merged range
     // also brings rows already applied).
-    let rows: Vec<Change> = rows
+    let rows: Vec<LogRow> = rows
         .into_iter()
-        .filter(|r| r.0 > cursor.last_position || in_gap(r.0))
+        .filter(|r| r.position > cursor.last_position || in_gap(r.position))
         .collect();
     // Gaps that stay open, and the holes among the new positions.
-    let filled: Vec<i64> = rows.iter().map(|r| r.0).filter(|p| in_gap(*p)).collect();
+    let filled: Vec<i64> = rows
+        .iter()
+        .map(|r| r.position)
+        .filter(|p| in_gap(*p))
+        .collect();
     let mut next_gaps = Vec::with_capacity(gaps.len());
     for gap in gaps {
         let inside: Vec<i64> = filled
@@ -740,7 +801,7 @@ async fn read_by_time_window(
     }
     let beyond: Vec<i64> = rows
         .iter()
-        .map(|r| r.0)
+        .map(|r| r.position)
         .filter(|p| *p > cursor.last_position)
         .collect();
     next_gaps.extend(holes(cursor.last_position, &beyond, began));

@@ -17,7 +17,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::eligibility::{eligibility, member_count, used_quota};
+use super::eligibility::{eligibility, member_count, quota_changes_at, used_quota};
 use super::store_errors::{UniqueRule, on_violation, retrying, violated};
 use super::writes::ChangeKind;
 use super::{Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Role, Viewer};
@@ -159,6 +159,8 @@ pub struct Quota {
     pub daily_limit: i64,
     pub used_last_24h: i64,
     pub remaining: i64,
+    /// When `used_last_24h` drops by itself; `None` while it is 0.
+    pub changes_at: Option<DateTime<Utc>>,
 }
 
 pub struct InvitationService<'a> {
@@ -220,12 +222,17 @@ impl<'a> InvitationService<'a> {
         now: DateTime<Utc>,
     ) -> DomainResult<Quota> {
         viewer.require_agency(agency.id)?;
-        let used = used_quota(&self.domain.db, agency.id, now).await?;
+        let db = &self.domain.db;
+        let (used, changes_at) = tokio::try_join!(
+            used_quota(db, agency.id, now),
+            quota_changes_at(db, agency.id, now)
+        )?;
         let limit = i64::from(agency.daily_invite_limit);
         Ok(Quota {
             daily_limit: limit,
             used_last_24h: used,
             remaining: (limit - used).max(0),
+            changes_at,
         })
     }
 
@@ -455,10 +462,11 @@ impl<'a> InvitationService<'a> {
                 )
             })
         })?;
-        write.changed(
+        write.link_changed(
             ChangeKind::MembershipCreated,
             membership_id,
-            Some(creator_id),
+            creator_id,
+            agency.id,
         );
         let mut events = vec![InvitationEvent::new(
             EventKind::Accepted,

@@ -47,7 +47,12 @@ impl<'a> MembershipService<'a> {
             )));
         }
         for ended in removed {
-            write.changed(ChangeKind::MembershipEnded, ended.id, Some(creator_id));
+            write.link_changed(
+                ChangeKind::MembershipEnded,
+                ended.id,
+                creator_id,
+                ended.agency_id,
+            );
         }
         write.commit().await?;
         Ok(me)

@@ -10,6 +10,7 @@ pub mod invitations;
 pub mod memberships;
 pub mod pages;
 pub mod recommendations;
+pub mod scopes;
 pub mod store_errors;
 pub mod values;
 pub mod viewer;

@@ -45,24 +45,66 @@ impl ChangeKind {
             ChangeKind::MembershipEnded => "membership.ended",
         }
     }
+
+    /// The kind a change-log row names; `None` for one this version does
+    /// not know (written by a newer one).
+    pub fn parse(stored: &str) -> Option<Self> {
+        ALL_KINDS.into_iter().find(|k| k.as_str() == stored)
+    }
 }
+
+const ALL_KINDS: [ChangeKind; 10] = [
+    ChangeKind::CreatorCreated,
+    ChangeKind::CreatorProfile,
+    ChangeKind::CreatorDiscoverable,
+    ChangeKind::CreatorStats,
+    ChangeKind::AgencyCreated,
+    ChangeKind::AgencyUpdated,
+    ChangeKind::InvitationCreated,
+    ChangeKind::InvitationAnswered,
+    ChangeKind::MembershipCreated,
+    ChangeKind::MembershipEnded,
+];
 
 #[derive(Debug, Clone)]
 struct Change {
     kind: ChangeKind,
     entity_id: Uuid,
     creator_id: Option<Uuid>,
+    agency_id: Option<Uuid>,
     /// The encoded event this change publishes.
     event: Option<String>,
 }
 
 impl Change {
+    /// A change of a creator's row.
+    fn creator(kind: ChangeKind, creator_id: Uuid) -> Self {
+        Self::quiet(kind, creator_id, Some(creator_id), None)
+    }
+
+    /// A change of an agency's row.
+    fn agency(kind: ChangeKind, agency_id: Uuid) -> Self {
+        Self::quiet(kind, agency_id, None, Some(agency_id))
+    }
+
+    /// A link between a creator and an agency (an invitation, a
+    /// membership) changed.
+    fn link(kind: ChangeKind, link_id: Uuid, creator_id: Uuid, agency_id: Uuid) -> Self {
+        Self::quiet(kind, link_id, Some(creator_id), Some(agency_id))
+    }
+
     /// A change that publishes no event.
-    fn quiet(kind: ChangeKind, entity_id: Uuid, creator_id: Option<Uuid>) -> Self {
+    fn quiet(
+        kind: ChangeKind,
+        entity_id: Uuid,
+        creator_id: Option<Uuid>,
+        agency_id: Option<Uuid>,
+    ) -> Self {
         Self {
             kind,
             entity_id,
             creator_id,
+            agency_id,
             event: None,
         }
     }
@@ -91,6 +133,7 @@ async fn append_log(txn: &DatabaseTransaction, changes: &[Change]) -> Result<(),
             kind: Set(c.kind.as_str().to_owned()),
             entity_id: Set(c.entity_id),
             creator_id: Set(c.creator_id),
+            agency_id: Set(c.agency_id),
             committed_at: Set(now),
             event: Set(c.event.clone()),
             ..Default::default()
@@ -109,8 +152,24 @@ async fn append_log(txn: &DatabaseTransaction, changes: &[Change]) -> Result<(),
 pub struct BulkLog(Vec<Change>);
 
 impl BulkLog {
-    pub fn changed(&mut self, kind: ChangeKind, entity_id: Uuid, creator_id: Option<Uuid>) {
-        self.0.push(Change::quiet(kind, entity_id, creator_id));
+    pub fn creator_changed(&mut self, kind: ChangeKind, creator_id: Uuid) {
+        self.0.push(Change::creator(kind, creator_id));
+    }
+
+    pub fn agency_changed(&mut self, kind: ChangeKind, agency_id: Uuid) {
+        self.0.push(Change::agency(kind, agency_id));
+    }
+
+    /// An invitation or a membership changed.
+    pub fn link_changed(
+        &mut self,
+        kind: ChangeKind,
+        link_id: Uuid,
+        creator_id: Uuid,
+        agency_id: Uuid,
+    ) {
+        self.0
+            .push(Change::link(kind, link_id, creator_id, agency_id));
     }
 
     /// Appends the rows, in the writer's transaction, just before it commits.
@@ -138,13 +197,26 @@ impl Write<'_> {
 
     /// A creator's row (or whether they may be ranked) changed.
     pub fn creator_changed(&mut self, kind: ChangeKind, creator_id: Uuid) {
-        self.changed(kind, creator_id, Some(creator_id));
+        self.changes.push(Change::creator(kind, creator_id));
     }
 
-    /// An entity changed; `creator_id` names the creator it concerns.
-    pub fn changed(&mut self, kind: ChangeKind, entity_id: Uuid, creator_id: Option<Uuid>) {
+    /// An agency's row changed.
+    pub fn agency_changed(&mut self, kind: ChangeKind, agency_id: Uuid) {
+        self.changes.push(Change::agency(kind, agency_id));
+    }
+
+    /// A link between a creator and an agency changed: a membership, or
+    /// an invitation changed without an event (invitations otherwise
+    /// change through [`Self::emit`]).
+    pub fn link_changed(
+        &mut self,
+        kind: ChangeKind,
+        link_id: Uuid,
+        creator_id: Uuid,
+        agency_id: Uuid,
+    ) {
         self.changes
-            .push(Change::quiet(kind, entity_id, creator_id));
+            .push(Change::link(kind, link_id, creator_id, agency_id));
     }
 
     /// Invitation events to publish once the transaction commits; each is
@@ -156,10 +228,13 @@ impl Write<'_> {
                 _ => ChangeKind::InvitationAnswered,
             };
             self.changes.push(Change {
-                kind,
-                entity_id: event.invitation.id,
-                creator_id: Some(event.invitation.creator_id),
                 event: Some(self.domain.events.encode(&event)),
+                ..Change::link(
+                    kind,
+                    event.invitation.id,
+                    event.invitation.creator_id,
+                    event.invitation.agency_id,
+                )
             });
             self.events.push(event);
         }

@@ -11,12 +11,21 @@ use super::creator::{Category, Creator, CreatorConnection, CreatorEdge, categori
 use super::error::{GqlResultExt, UserError, bad_user_input, payload};
 use super::ids::{self, NodeKind};
 use super::invitation::{InvitationConnection, InvitationStatus, invitation_page};
-use super::{domain, judged, loaders, read_now, reader, viewer};
+use super::{domain, judged, loaders, read, read_now, reader, viewer};
 use crate::domain::agencies::{AgencyService, AgencyUpdate, NewAgency};
 use crate::domain::invitations::{InvitationService, Owner};
 use crate::domain::pages::PageArgs;
+use crate::domain::scopes::Scope;
 
 pub struct Agency(pub agency::Model);
+
+impl Agency {
+    /// An agency a query read.
+    pub fn read(ctx: &Context<'_>, model: agency::Model) -> Self {
+        read(ctx, Scope::Agency(model.id));
+        Self(model)
+    }
+}
 
 /// A LIVE talent agency.
 #[Object]
@@ -53,6 +62,7 @@ impl Agency {
     }
 
     async fn member_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        read(ctx, Scope::AgencyMembers(self.0.id));
         let count = loaders(ctx).member_count.load_one(self.0.id).await.gql()?;
         Ok(count.map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX)))
     }
@@ -70,6 +80,7 @@ impl Agency {
         after: Option<String>,
     ) -> async_graphql::Result<Option<CreatorConnection>> {
         viewer(ctx).require_agency(self.0.id).gql()?;
+        read(ctx, Scope::AgencyMembers(self.0.id));
         let args = PageArgs {
             first: page_size(first)?,
             after: decode_id_cursor(MEMBERS_CURSOR, after.as_deref())?,
@@ -86,7 +97,7 @@ impl Agency {
             .iter()
             .map(|(membership_id, c)| CreatorEdge {
                 cursor: encode_cursor(MEMBERS_CURSOR, &membership_id.to_string()),
-                node: Creator(c.clone()),
+                node: Creator::read(ctx, c.clone()),
             })
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
@@ -114,11 +125,12 @@ impl Agency {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<InvitationQuota>> {
-        judged(ctx, Holds::Instant);
+        read(ctx, Scope::AgencyInvitations(self.0.id));
         let quota = InvitationService::new(domain(ctx))
             .quota(viewer(ctx), &self.0, read_now(ctx))
             .await
             .gql()?;
+        judged(ctx, quota.changes_at.map_or(Holds::Always, Holds::Until));
         let int = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
         Ok(Some(InvitationQuota {
             daily_limit: int(quota.daily_limit),
@@ -174,12 +186,16 @@ impl AgencyQuery {
         let found = match (id, slug) {
             (Some(id), None) => {
                 let uuid = ids::decode(&id, NodeKind::Agency).map_err(bad_user_input)?;
+                read(ctx, Scope::Agency(uuid));
                 service.find(uuid).await.gql()?
             }
-            (None, Some(slug)) => service.find_by_slug(&slug).await.gql()?,
+            (None, Some(slug)) => {
+                read(ctx, Scope::Agencies);
+                service.find_by_slug(&slug).await.gql()?
+            }
             _ => return Err(bad_user_input("pass exactly one of id and slug")),
         };
-        Ok(found.map(Agency))
+        Ok(found.map(|a| Agency::read(ctx, a)))
     }
 
     /// The public directory of agencies, by slug; region: those recruiting in it.
@@ -191,6 +207,7 @@ impl AgencyQuery {
         after: Option<String>,
     ) -> async_graphql::Result<AgencyConnection> {
         reader(ctx)?;
+        read(ctx, Scope::Agencies);
         let first = page_size(first)?;
         let after_key = after
             .as_deref()

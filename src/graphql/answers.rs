@@ -6,14 +6,15 @@
 //! Current, not eventually consistent: before a kept answer is served,
 //! this instance applies the change log as of the request's arrival (one
 //! statement shared by all requests waiting, see
-//! [`crate::domain::index`]), and an answer is served only while the count
-//! of changes the instance has seen is the one it was read at. So no
-//! answer predates a write acknowledged, on any instance, before the
-//! request came. Any change drops every answer (they are kept under the
-//! count, and the old ones age out): simple and safe; finer invalidation
-//! (by the entities an answer read) is for when writes are frequent enough
-//! to matter. While one request runs a query, those asking the same under
-//! the same count wait for its answer rather than run it too.
+//! [`crate::domain::index`]), and an answer is served only while nothing
+//! it read has changed since it was read: each resolver names the
+//! [`Scope`]s it reads (an entity's row, a parent's list or count), every
+//! change-log row names the scopes it touched, and the answer holds while
+//! none of its scopes ticked after the count of changes it was read at. So
+//! no answer predates a write acknowledged, on any instance, before the
+//! request came, and agency B's dashboard survives agency A's invitations.
+//! While one request runs a query, those asking the same wait for its
+//! answer rather than run it too (and check it holds for them as well).
 //!
 //! The clock: a rule judged by it (a PENDING invitation past its expiry
 //! reads as EXPIRED; quotas, eligibility and rankings) tells the read's
@@ -29,6 +30,7 @@ use async_graphql::Variables;
 use chrono::{DateTime, Utc};
 
 use crate::domain::Viewer;
+use crate::domain::scopes::Scope;
 
 /// How long what a read judged by the clock stays true.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +64,13 @@ impl Holds {
 }
 
 /// The instant one query is answered for (every rule it judges by the
-/// clock uses the same one), and how long what it judged holds.
+/// clock uses the same one), how long what it judged holds, and what it
+/// read.
 #[derive(Debug)]
 pub struct AsOf {
     now: DateTime<Utc>,
     holds: Mutex<Holds>,
+    reads: Mutex<Vec<Scope>>,
 }
 
 impl AsOf {
@@ -74,7 +78,24 @@ impl AsOf {
         Self {
             now,
             holds: Mutex::new(Holds::Always),
+            reads: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The query read what `scope` names.
+    pub fn read(&self, scope: Scope) {
+        self.reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(scope);
+    }
+
+    /// Everything the query read, each once.
+    pub fn reads(&self) -> Arc<[Scope]> {
+        let mut reads = std::mem::take(&mut *self.reads.lock().unwrap_or_else(|e| e.into_inner()));
+        reads.sort_unstable();
+        reads.dedup();
+        reads.into()
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -92,9 +113,8 @@ impl AsOf {
     }
 }
 
-/// What an answer is kept under: everything it depends on besides the
-/// clock, the database included, as the count of changes this instance had
-/// seen when it was read.
+/// What an answer is kept under: the request, whoever asks it (what it
+/// read and when is kept beside the answer, [`Kept::Answer`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AnswerKey {
     viewer: Viewer,
@@ -103,8 +123,6 @@ pub struct AnswerKey {
     operation: Option<String>,
     /// The variables as JSON text.
     variables: String,
-    /// [`crate::domain::index::RankingIndex::changes_seen`].
-    seen: u64,
 }
 
 impl AnswerKey {
@@ -113,14 +131,12 @@ impl AnswerKey {
         document: String,
         operation: Option<String>,
         variables: &Variables,
-        seen: u64,
     ) -> Self {
         Self {
             viewer,
             document,
             operation,
             variables: serde_json::to_string(variables).unwrap_or_default(),
-            seen,
         }
     }
 
@@ -136,11 +152,15 @@ impl AnswerKey {
 #[derive(Debug, Clone)]
 pub enum Kept {
     /// Its answer: `data` as JSON text, what it cost when it ran (every
-    /// field 1, charged again), how long what it judged by the clock holds.
+    /// field 1, charged again), how long what it judged by the clock holds,
+    /// what it read and the count of changes seen when it began
+    /// ([`crate::domain::index::RankingIndex::changes_seen`]).
     Answer {
         holds: Holds,
         data: Arc<str>,
         cost: u64,
+        reads: Arc<[Scope]>,
+        seen: u64,
     },
     /// What it judged held only for its instant: it always will, whatever
     /// the database holds, so those asking the same need not wait.
@@ -150,12 +170,18 @@ pub enum Kept {
 }
 
 impl Kept {
-    /// A query that ran without errors.
-    pub fn ran(holds: Holds, data: Arc<str>, cost: u64) -> Self {
-        if holds == Holds::Instant {
-            Kept::Momentary
-        } else {
-            Kept::Answer { holds, data, cost }
+    /// A query that ran without errors, begun when `seen` changes were
+    /// seen, that read what `as_of` recorded.
+    pub fn ran(as_of: &AsOf, seen: u64, data: Arc<str>, cost: u64) -> Self {
+        match as_of.holds() {
+            Holds::Instant => Kept::Momentary,
+            holds => Kept::Answer {
+                holds,
+                data,
+                cost,
+                reads: as_of.reads(),
+                seen,
+            },
         }
     }
 }
@@ -166,7 +192,9 @@ struct ByBytes;
 impl quick_cache::Weighter<AnswerKey, Kept> for ByBytes {
     fn weight(&self, key: &AnswerKey, kept: &Kept) -> u64 {
         let data = match kept {
-            Kept::Answer { data, .. } => data.len(),
+            Kept::Answer { data, reads, .. } => {
+                data.len() + std::mem::size_of_val::<[Scope]>(reads)
+            }
             Kept::Momentary | Kept::Failed => 0,
         };
         (key.bytes() + std::mem::size_of::<Kept>() + data) as u64
@@ -178,8 +206,8 @@ const TYPICAL_ANSWER_BYTES: u64 = 4 * 1024;
 
 type Cache = quick_cache::sync::Cache<AnswerKey, Kept, ByBytes>;
 
-/// The right to run a query for every request that asks the same under
-/// the same count meanwhile: they wait, then take what it leaves.
+/// The right to run a query for every request that asks the same
+/// meanwhile: they wait, then take what it leaves if it holds for them.
 pub struct Runner<'a>(
     quick_cache::sync::PlaceholderGuard<
         'a,
@@ -253,16 +281,41 @@ impl Answers {
             .is_some()
     }
 
-    /// The answer kept under `key` if it holds `now`; else whether this
-    /// request runs the query for all that ask meanwhile. While another
-    /// request runs it, this waits for what that one leaves.
-    pub async fn lookup(&self, key: &AnswerKey, now: DateTime<Utc>) -> Lookup<'_> {
-        match self.cache.get_value_or_guard_async(key).await {
-            Ok(Kept::Answer { holds, data, cost }) if holds.at(now) => Lookup::Kept { data, cost },
-            // Its time is up, or the one who ran it could not keep it.
-            Ok(_) => Lookup::Run(None),
-            Err(guard) => Lookup::Run(Some(Runner(guard))),
+    /// The answer kept under `key` if it holds `now` and `unchanged`
+    /// (given what it read and the count it was read at) says nothing it
+    /// read changed; else whether this request runs the query for all that
+    /// ask meanwhile. While another request runs it, this waits for what
+    /// that one leaves.
+    pub async fn lookup(
+        &self,
+        key: &AnswerKey,
+        now: DateTime<Utc>,
+        unchanged: impl Fn(&[Scope], u64) -> bool,
+    ) -> Lookup<'_> {
+        // A stale answer is dropped once, so that this request runs the
+        // query for those asking alongside.
+        for first in [true, false] {
+            match self.cache.get_value_or_guard_async(key).await {
+                Ok(Kept::Answer {
+                    holds,
+                    data,
+                    cost,
+                    reads,
+                    seen,
+                }) => {
+                    if holds.at(now) && unchanged(&reads, seen) {
+                        return Lookup::Kept { data, cost };
+                    }
+                    if first {
+                        self.cache.remove(key);
+                    }
+                }
+                // The one who ran it could not keep it.
+                Ok(_) => break,
+                Err(guard) => return Lookup::Run(Some(Runner(guard))),
+            }
         }
+        Lookup::Run(None)
     }
 
     /// What running the query under `key` left; those who waited take it.
@@ -289,28 +342,47 @@ impl Answers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::scopes::{ChangeClock, Touched};
 
-    fn key_at(n: usize, seen: u64) -> AnswerKey {
+    fn key(n: usize) -> AnswerKey {
         AnswerKey::new(
             Viewer::ANONYMOUS,
             format!("{n:064}"),
             None,
             &Variables::default(),
-            seen,
         )
-    }
-
-    fn key(n: usize) -> AnswerKey {
-        key_at(n, 7)
     }
 
     fn text(bytes: usize) -> Arc<str> {
         "x".repeat(bytes).into()
     }
 
+    fn scope(n: u128) -> Scope {
+        Scope::Creator(uuid::Uuid::from_u128(n))
+    }
+
+    /// What a query that judged `holds` and read `reads` at `seen` left.
+    fn ran(holds: Holds, reads: &[Scope], seen: u64) -> Kept {
+        let as_of = AsOf::new(Utc::now());
+        as_of.judged(holds);
+        for r in reads {
+            as_of.read(*r);
+        }
+        Kept::ran(&as_of, seen, text(10), 3)
+    }
+
     /// Runs `key`'s query if the cache says so, leaving `kept`.
-    async fn ask(answers: &Answers, key: &AnswerKey, now: DateTime<Utc>, kept: Kept) -> bool {
-        match answers.lookup(key, now).await {
+    async fn ask(
+        answers: &Answers,
+        clock: &ChangeClock,
+        key: &AnswerKey,
+        now: DateTime<Utc>,
+        kept: Kept,
+    ) -> bool {
+        match answers
+            .lookup(key, now, |r, seen| clock.unchanged_since(r, seen))
+            .await
+        {
             Lookup::Kept { .. } => false,
             Lookup::Run(runner) => {
                 answers.settle(key.clone(), runner, kept);
@@ -320,55 +392,74 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_answer_is_served_only_under_its_count_and_while_its_time_holds() {
+    async fn an_answer_is_served_while_what_it_read_is_unchanged_and_its_time_holds() {
         let answers = Answers::new(1 << 20).unwrap();
+        let clock = ChangeClock::default();
         let t0 = Utc::now();
         let later = t0 + chrono::TimeDelta::seconds(60);
-        let always = Kept::ran(Holds::Always, text(10), 3);
-        let until = Kept::ran(Holds::Until(later), text(10), 3);
+        let read = [scope(1), scope(2)];
+        assert!(ask(&answers, &clock, &key(1), t0, ran(Holds::Always, &read, 7)).await);
         assert!(
-            ask(&answers, &key(1), t0, always.clone()).await,
-            "ran first"
-        );
-        assert!(
-            !ask(&answers, &key(1), t0, always.clone()).await,
+            !ask(&answers, &clock, &key(1), t0, Kept::Failed).await,
             "then kept"
         );
+        clock.tick(&Touched::Scopes(vec![scope(3)]), 8);
         assert!(
-            ask(&answers, &key_at(1, 8), t0, always).await,
-            "a change came"
+            !ask(&answers, &clock, &key(1), t0, Kept::Failed).await,
+            "a change it did not read"
         );
-        assert!(ask(&answers, &key(2), t0, until.clone()).await);
-        assert!(!ask(&answers, &key(2), t0, until.clone()).await);
-        assert!(ask(&answers, &key(2), later, until).await, "its time is up");
-        assert!(ask(&answers, &key(3), t0, Kept::Failed).await);
+        clock.tick(&Touched::Scopes(vec![scope(2)]), 9);
         assert!(
-            ask(&answers, &key(3), t0, Kept::Failed).await,
+            ask(&answers, &clock, &key(1), t0, ran(Holds::Always, &read, 9)).await,
+            "a change it read"
+        );
+        assert!(
+            !ask(&answers, &clock, &key(1), t0, Kept::Failed).await,
+            "read again"
+        );
+        assert!(
+            ask(
+                &answers,
+                &clock,
+                &key(2),
+                t0,
+                ran(Holds::Until(later), &[], 9)
+            )
+            .await
+        );
+        assert!(!ask(&answers, &clock, &key(2), t0, Kept::Failed).await);
+        assert!(
+            ask(&answers, &clock, &key(2), later, Kept::Failed).await,
+            "its time is up"
+        );
+        assert!(ask(&answers, &clock, &key(3), t0, Kept::Failed).await);
+        assert!(
+            ask(&answers, &clock, &key(3), t0, Kept::Failed).await,
             "errors: not kept"
         );
-        let momentary = Kept::ran(Holds::Instant, text(10), 3);
-        assert!(ask(&answers, &key(4), t0, momentary.clone()).await);
+        assert!(ask(&answers, &clock, &key(4), t0, ran(Holds::Instant, &[], 9)).await);
         assert!(
-            ask(&answers, &key_at(4, 9), t0, momentary).await,
+            ask(&answers, &clock, &key(4), t0, Kept::Failed).await,
             "never kept"
         );
-        match answers.lookup(&key(1), t0).await {
-            Lookup::Kept { data, cost } => assert_eq!((data.len(), cost), (10, 3)),
-            Lookup::Run(_) => panic!("kept"),
-        }
+        clock.tick(&Touched::Everything, 10);
+        assert!(
+            ask(&answers, &clock, &key(1), t0, Kept::Failed).await,
+            "everything changed"
+        );
     }
 
     #[tokio::test]
     async fn those_asking_while_one_runs_wait_and_take_its_answer() {
         let answers = Arc::new(Answers::new(1 << 20).unwrap());
         let now = Utc::now();
-        let Lookup::Run(Some(runner)) = answers.lookup(&key(1), now).await else {
+        let Lookup::Run(Some(runner)) = answers.lookup(&key(1), now, |_, _| true).await else {
             panic!("the first one runs it");
         };
         let waiter = {
             let answers = answers.clone();
             tokio::spawn(async move {
-                match answers.lookup(&key(1), now).await {
+                match answers.lookup(&key(1), now, |_, _| true).await {
                     Lookup::Kept { cost, .. } => Some(cost),
                     Lookup::Run(_) => None,
                 }
@@ -376,35 +467,59 @@ mod tests {
         };
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert!(!waiter.is_finished(), "it waits for the one running");
-        answers.settle(key(1), Some(runner), Kept::ran(Holds::Always, text(5), 4));
-        assert_eq!(waiter.await.unwrap(), Some(4));
+        answers.settle(key(1), Some(runner), ran(Holds::Always, &[], 0));
+        assert_eq!(waiter.await.unwrap(), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_waiter_for_whom_the_answer_no_longer_holds_runs_its_own() {
+        let answers = Arc::new(Answers::new(1 << 20).unwrap());
+        let now = Utc::now();
+        let Lookup::Run(Some(runner)) = answers.lookup(&key(1), now, |_, _| true).await else {
+            panic!("the first one runs it");
+        };
+        let waiter = {
+            let answers = answers.clone();
+            tokio::spawn(async move {
+                // A change to what it read came before this request did.
+                let lookup = answers.lookup(&key(1), now, |_, seen| seen > 0).await;
+                matches!(lookup, Lookup::Run(Some(_)))
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        answers.settle(key(1), Some(runner), ran(Holds::Always, &[scope(1)], 0));
+        assert!(waiter.await.unwrap(), "it runs, for those after it too");
     }
 
     #[tokio::test]
     async fn those_waiting_for_a_momentary_answer_run_their_own_at_once_after() {
         let answers = Arc::new(Answers::new(1 << 20).unwrap());
         let now = Utc::now();
-        let Lookup::Run(Some(runner)) = answers.lookup(&key(1), now).await else {
+        let Lookup::Run(Some(runner)) = answers.lookup(&key(1), now, |_, _| true).await else {
             panic!("the first one runs it");
         };
         let waiter = {
             let answers = answers.clone();
-            tokio::spawn(
-                async move { matches!(answers.lookup(&key(1), now).await, Lookup::Run(None)) },
-            )
+            tokio::spawn(async move {
+                matches!(
+                    answers.lookup(&key(1), now, |_, _| true).await,
+                    Lookup::Run(None)
+                )
+            })
         };
         assert!(!answers.momentary(&key(1).document, None));
-        answers.settle(key(1), Some(runner), Kept::ran(Holds::Instant, text(5), 4));
+        answers.settle(key(1), Some(runner), ran(Holds::Instant, &[], 0));
         assert!(waiter.await.unwrap());
         assert!(
-            answers.momentary(&key_at(1, 99).document, None),
-            "under any count, it runs straight away"
+            answers.momentary(&key(1).document, None),
+            "it runs straight away from now on"
         );
     }
 
     #[tokio::test]
     async fn viewers_do_not_share_answers() {
         let answers = Answers::new(1 << 20).unwrap();
+        let clock = ChangeClock::default();
         let agency = |id: u128| {
             AnswerKey::new(
                 Viewer::new(
@@ -414,21 +529,21 @@ mod tests {
                 "d".repeat(64),
                 None,
                 &Variables::default(),
-                0,
             )
         };
         let now = Utc::now();
         assert!(
             ask(
                 &answers,
+                &clock,
                 &agency(1),
                 now,
-                Kept::ran(Holds::Always, text(5), 1)
+                ran(Holds::Always, &[], 0)
             )
             .await
         );
-        assert!(!ask(&answers, &agency(1), now, Kept::Failed).await);
-        assert!(ask(&answers, &agency(2), now, Kept::Failed).await);
+        assert!(!ask(&answers, &clock, &agency(1), now, Kept::Failed).await);
+        assert!(ask(&answers, &clock, &agency(2), now, Kept::Failed).await);
     }
 
     #[test]
@@ -436,7 +551,8 @@ mod tests {
         let budget = 64 * 1024;
         let answers = Answers::new(budget).unwrap();
         for n in 0..1000 {
-            answers.settle(key(n), None, Kept::ran(Holds::Always, text(1000), 1));
+            let as_of = AsOf::new(Utc::now());
+            answers.settle(key(n), None, Kept::ran(&as_of, 0, text(1000), 1));
         }
         assert!(answers.bytes() <= budget, "{} bytes held", answers.bytes());
         assert!(
@@ -448,7 +564,7 @@ mod tests {
     }
 
     #[test]
-    fn the_shortest_hold_wins() {
+    fn the_shortest_hold_wins_and_reads_are_kept_once_each() {
         let as_of = AsOf::new(Utc::now());
         let a = as_of.now() + chrono::TimeDelta::seconds(5);
         let b = as_of.now() + chrono::TimeDelta::seconds(9);
@@ -460,5 +576,9 @@ mod tests {
         as_of.judged(Holds::Instant);
         as_of.judged(Holds::Until(b));
         assert_eq!(as_of.holds(), Holds::Instant);
+        for s in [scope(2), scope(1), scope(2)] {
+            as_of.read(s);
+        }
+        assert_eq!(&*as_of.reads(), &[scope(1), scope(2)]);
     }
 }

@@ -166,11 +166,12 @@ impl Api {
     }
 
     /// An operation known to hold only for its instant runs at once. For
-    /// the others, first the change log, as of the request's arrival (shared with the
-    /// requests waiting alongside); then the answer kept under the count
-    /// of changes this instance has now seen, if its time holds (or, while
-    /// another request runs the same query under that count, the answer it
-    /// leaves); else the query runs, and is kept for the next ones.
+    /// the others, first the change log, as of the request's arrival
+    /// (shared with the requests waiting alongside); then the answer kept
+    /// for the same request, if its time holds and nothing it read changed
+    /// since (or, while another request runs the same query, the answer it
+    /// leaves, if that holds too); else the query runs, and is kept for the
+    /// next ones.
     async fn reuse_or_run(&self, mut request: Request, document: Option<String>) -> Answered {
         let (Some(answers), Some(document), true) =
             (&self.shared.answers, document, is_query(&mut request))
@@ -194,15 +195,12 @@ impl Api {
             .and_then(|v| v.downcast_ref::<Viewer>())
             .cloned()
             .unwrap_or(Viewer::ANONYMOUS);
-        let key = AnswerKey::new(
-            viewer,
-            document,
-            operation,
-            &request.variables,
-            self.shared.domain.index.changes_seen(),
-        );
+        let key = AnswerKey::new(viewer, document, operation, &request.variables);
+        let index = &self.shared.domain.index;
+        let seen = index.changes_seen();
         let now = Utc::now();
-        let runner = match answers.lookup(&key, now).await {
+        let unchanged = |reads: &[_], at| index.unchanged_since(reads, at);
+        let runner = match answers.lookup(&key, now, unchanged).await {
             Lookup::Kept { data, cost } => {
                 metrics.count_answer(AnswerOutcome::Kept);
                 return Answered {
@@ -223,7 +221,7 @@ impl Api {
         let data: Arc<str> = serde_json::to_string(&answered.response.data)
             .unwrap_or_default()
             .into();
-        let kept = Kept::ran(as_of.holds(), data.clone(), answered.cost);
+        let kept = Kept::ran(&as_of, seen, data.clone(), answered.cost);
         metrics.count_answer(match kept {
             Kept::Answer { .. } => AnswerOutcome::Read,
             Kept::Momentary | Kept::Failed => AnswerOutcome::NotKept,

@@ -9,11 +9,12 @@ use super::connection::PageInfo;
 use super::error::{GqlResultExt, UserError, bad_user_input, payload};
 use super::ids::{self, NodeKind};
 use super::invitation::{InvitationConnection, InvitationStatus, invitation_page};
-use super::{domain, loaders, reader, viewer};
+use super::{domain, loaders, read, reader, viewer};
 use crate::domain::creators::{CreatorService, NewCreator, ProfileUpdate, StatsRow};
 use crate::domain::invitations::Owner;
 use crate::domain::memberships::MembershipService;
-use crate::domain::values;
+use crate::domain::scopes::Scope;
+use crate::domain::{Principal, Viewer, values};
 
 /// Content categories.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,37 @@ fn to_domain(categories: Vec<Category>) -> Vec<values::Category> {
 }
 
 pub struct Creator(pub creator::Model);
+
+impl Creator {
+    /// A creator a query read.
+    pub fn read(ctx: &Context<'_>, model: creator::Model) -> Self {
+        read(ctx, Scope::Creator(model.id));
+        Self(model)
+    }
+
+    /// The creator found by a lookup, if the viewer may see them. Whether
+    /// an agency may see one who switched off depends on its members and
+    /// its invitations.
+    pub async fn visible(
+        ctx: &Context<'_>,
+        viewer: &Viewer,
+        found: Option<creator::Model>,
+    ) -> async_graphql::Result<Option<Self>> {
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        read(ctx, Scope::Creator(found.id));
+        if let Principal::Agency(agency) = viewer.principal {
+            read(ctx, Scope::AgencyMembers(agency));
+            read(ctx, Scope::AgencyInvitations(agency));
+        }
+        let visible = CreatorService::new(domain(ctx))
+            .visible_to(viewer, &found)
+            .await
+            .gql()?;
+        Ok(visible.then_some(Self(found)))
+    }
+}
 
 // `serial`: a dashboard resolves hundreds of creators, mostly their own
 // fields; `agency` and `invitations` asked together load one after the
@@ -99,9 +131,11 @@ impl Creator {
     /// The agency network the creator belongs to, if any.
     async fn agency(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Agency>> {
         let loaders = loaders(ctx);
+        read(ctx, Scope::CreatorMembership(self.0.id));
         let Some(agency_id) = loaders.agency_of_creator.load_one(self.0.id).await.gql()? else {
             return Ok(None);
         };
+        read(ctx, Scope::Agency(agency_id));
         Ok(loaders.agency.load_one(agency_id).await.gql()?.map(Agency))
     }
 
@@ -198,15 +232,16 @@ impl CreatorQuery {
         let found = match (id, handle) {
             (Some(id), None) => {
                 let uuid = ids::decode(&id, NodeKind::Creator).map_err(bad_user_input)?;
+                read(ctx, Scope::Creator(uuid));
                 service.find(uuid).await.gql()?
             }
-            (None, Some(handle)) => service.find_by_handle(&handle).await.gql()?,
+            (None, Some(handle)) => {
+                read(ctx, Scope::Creators);
+                service.find_by_handle(&handle).await.gql()?
+            }
             _ => return Err(bad_user_input("pass exactly one of id and handle")),
         };
-        match found {
-            Some(c) if service.visible_to(viewer, &c).await.gql()? => Ok(Some(Creator(c))),
-            _ => Ok(None),
-        }
+        Creator::visible(ctx, viewer, found).await
     }
 }
 

@@ -14,12 +14,13 @@ use super::error::{
 };
 use super::ids::{self, NodeKind};
 use super::loaders::InvitationPageKey;
-use super::{domain, judged, loaders, read_now, reader, viewer};
+use super::{domain, judged, loaders, read, read_now, reader, viewer};
 use crate::domain::invitations::{
     InvitationService, Owner, SendInvitation, effective_status, require_list_access,
     status_changes_at, status_reads_by_clock,
 };
 use crate::domain::pages::{InvitationParent, PageArgs};
+use crate::domain::scopes::Scope;
 use crate::domain::{DomainError, Refusal};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,7 @@ impl Invitation {
     }
 
     async fn agency(&self, ctx: &Context<'_>) -> async_graphql::Result<Agency> {
+        read(ctx, Scope::Agency(self.0.agency_id));
         loaders(ctx)
             .agency
             .load_one(self.0.agency_id)
@@ -56,6 +58,7 @@ impl Invitation {
     }
 
     async fn creator(&self, ctx: &Context<'_>) -> async_graphql::Result<Creator> {
+        read(ctx, Scope::Creator(self.0.creator_id));
         loaders(ctx)
             .creator
             .load_one(self.0.creator_id)
@@ -132,6 +135,13 @@ pub async fn invitation_page(
         Owner::Creator(id) => (InvitationParent::Creator, id),
         Owner::Agency(id) => (InvitationParent::Agency, id),
     };
+    read(
+        ctx,
+        match owner {
+            Owner::Creator(id) => Scope::CreatorInvitations(id),
+            Owner::Agency(id) => Scope::AgencyInvitations(id),
+        },
+    );
     let key = InvitationPageKey {
         parent,
         id,
@@ -188,6 +198,7 @@ impl InvitationQuery {
     ) -> async_graphql::Result<Option<Invitation>> {
         let viewer = reader(ctx)?;
         let uuid = ids::decode(&id, NodeKind::Invitation).map_err(bad_user_input)?;
+        read(ctx, Scope::Invitation(uuid));
         Ok(InvitationService::new(domain(ctx))
             .find_visible(viewer, uuid)
             .await

@@ -34,6 +34,7 @@ use async_graphql::{Context, MergedObject, Schema, SchemaBuilder};
 use chrono::{DateTime, Utc};
 
 use crate::config::LimitArgs;
+use crate::domain::scopes::Scope;
 use crate::domain::{Domain, Viewer};
 use crate::rate_limit::RateLimiter;
 use error::GqlResultExt;
@@ -122,6 +123,15 @@ pub(crate) fn read_now(ctx: &Context<'_>) -> DateTime<Utc> {
 pub(crate) fn judged(ctx: &Context<'_>, holds: answers::Holds) {
     if let Some(as_of) = ctx.data_opt::<Arc<answers::AsOf>>() {
         as_of.judged(holds);
+    }
+}
+
+/// What the query just read: a kept answer of it holds until that changes.
+/// Every resolver that reads the database names what it read, found or
+/// not (a lookup that found nothing depends on what could appear).
+pub(crate) fn read(ctx: &Context<'_>, scope: Scope) {
+    if let Some(as_of) = ctx.data_opt::<Arc<answers::AsOf>>() {
+        as_of.read(scope);
     }
 }
 

@@ -7,10 +7,11 @@ use super::creator::Creator;
 use super::error::{GqlResultExt, bad_user_input};
 use super::ids::{self, NodeKind};
 use super::invitation::Invitation;
-use super::{domain, reader};
+use super::{domain, read, reader};
 use crate::domain::agencies::AgencyService;
 use crate::domain::creators::CreatorService;
 use crate::domain::invitations::InvitationService;
+use crate::domain::scopes::Scope;
 use crate::domain::{self, Principal};
 
 /// Relay global object identification: opaque, typed IDs.
@@ -54,24 +55,28 @@ impl NodeQuery {
         let (kind, uuid) = ids::decode_any(&id).map_err(bad_user_input)?;
         Ok(match kind {
             NodeKind::Creator => {
-                let service = CreatorService::new(domain);
-                match service.find(uuid).await.gql()? {
-                    Some(c) if service.visible_to(viewer, &c).await.gql()? => {
-                        Some(Node::Creator(Creator(c)))
-                    }
-                    _ => None,
-                }
+                read(ctx, Scope::Creator(uuid));
+                let found = CreatorService::new(domain).find(uuid).await.gql()?;
+                Creator::visible(ctx, viewer, found)
+                    .await?
+                    .map(Node::Creator)
             }
-            NodeKind::Agency => AgencyService::new(domain)
-                .find(uuid)
-                .await
-                .gql()?
-                .map(|a| Node::Agency(Agency(a))),
-            NodeKind::Invitation => InvitationService::new(domain)
-                .find_visible(viewer, uuid)
-                .await
-                .gql()?
-                .map(|i| Node::Invitation(Invitation(i))),
+            NodeKind::Agency => {
+                read(ctx, Scope::Agency(uuid));
+                AgencyService::new(domain)
+                    .find(uuid)
+                    .await
+                    .gql()?
+                    .map(|a| Node::Agency(Agency(a)))
+            }
+            NodeKind::Invitation => {
+                read(ctx, Scope::Invitation(uuid));
+                InvitationService::new(domain)
+                    .find_visible(viewer, uuid)
+                    .await
+                    .gql()?
+                    .map(|i| Node::Invitation(Invitation(i)))
+            }
         })
     }
 
@@ -80,18 +85,16 @@ impl NodeQuery {
         let viewer = reader(ctx)?;
         let domain = domain(ctx);
         let (creator, agency) = match viewer.principal {
-            Principal::Creator(id) => (
-                CreatorService::new(domain)
-                    .find(id)
-                    .await
-                    .gql()?
-                    .map(Creator),
-                None,
-            ),
-            Principal::Agency(id) => (
-                None,
-                AgencyService::new(domain).find(id).await.gql()?.map(Agency),
-            ),
+            Principal::Creator(id) => {
+                read(ctx, Scope::Creator(id));
+                let creator = CreatorService::new(domain).find(id).await.gql()?;
+                (creator.map(Creator), None)
+            }
+            Principal::Agency(id) => {
+                read(ctx, Scope::Agency(id));
+                let agency = AgencyService::new(domain).find(id).await.gql()?;
+                (None, agency.map(Agency))
+            }
             _ => (None, None),
         };
         Ok(ViewerInfo {

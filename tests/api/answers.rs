@@ -132,11 +132,14 @@ async fn a_kept_pending_invitation_reads_expired_once_its_time_has_passed() {
 async fn reads_that_hold_only_for_the_moment_are_never_kept() {
     let app = spawn_app().await;
     let (agency_id, _, agency) = app.agency_with_token("counting", &["FR"], 5).await;
-    let quota = format!("{{ agency(id: \"{agency_id}\") {{ invitationQuota {{ remaining }} }} }}");
+    let (creator_id, _, _) = app.discoverable_creator("counted", "FR").await;
+    let eligible = format!(
+        "{{ invitationEligibility(agencyId: \"{agency_id}\", creatorIds: [\"{creator_id}\"]) {{ invitable }} }}"
+    );
     let pending = format!(
         "{{ agency(id: \"{agency_id}\") {{ invitations(status: PENDING) {{ totalCount }} }} }}"
     );
-    for query in [&quota, &pending] {
+    for query in [&eligible, &pending] {
         let (first, _) = statements_for(&app, &agency, query).await;
         let (second, _) = statements_for(&app, &agency, query).await;
         let (third, _) = statements_for(&app, &agency, query).await;
@@ -147,6 +150,29 @@ async fn reads_that_hold_only_for_the_moment_are_never_kept() {
     }
     assert_eq!(answers(&app, "kept").await, 0);
     assert_eq!(answers(&app, "not_kept").await, 6);
+}
+
+/// The quota counts a rolling 24 hours: its answer is kept until the
+/// oldest invitation it counts leaves the window, or the agency sends.
+#[tokio::test]
+async fn a_quota_is_kept_until_the_agency_sends_again() {
+    let app = spawn_app().await;
+    let (agency_id, _, agency) = app.agency_with_token("quota-keeper", &["FR"], 5).await;
+    let (one, _, _) = app.discoverable_creator("quota_one", "FR").await;
+    let (two, _, _) = app.discoverable_creator("quota_two", "FR").await;
+    let quota = format!(
+        "{{ agency(id: \"{agency_id}\") {{ invitationQuota {{ usedLast24h remaining }} }} }}"
+    );
+    let used = || async {
+        app.ok(&agency, &quota, json!({})).await["agency"]["invitationQuota"]["usedLast24h"].clone()
+    };
+    invite(&app, &agency, &one).await;
+    assert_eq!(used().await, 1);
+    let (kept, body) = statements_for(&app, &agency, &quota).await;
+    assert_eq!(kept, 1, "asked again: only the change-log read");
+    assert_eq!(body["data"]["agency"]["invitationQuota"]["usedLast24h"], 1);
+    invite(&app, &agency, &two).await;
+    assert_eq!(used().await, 2, "its own invitation is seen at once");
 }
 
 #[tokio::test]
@@ -206,5 +232,69 @@ async fn the_same_read_asked_at_once_runs_once() {
     assert!(
         answers(&app, "kept").await >= 8,
         "most waited for the one that ran"
+    );
+}
+
+const STATS: &str = "mutation($input: [CreatorStatsInput!]!) { upsertCreatorStats(input: $input) { updated userErrors { code } } }";
+
+fn stats_row(creator: &str, followers: i64) -> serde_json::Value {
+    json!({
+        "creatorId": creator, "followers": followers, "avgViewers": 10.0,
+        "peakViewers": 20, "liveHours30d": 5.0, "liveDays30d": 4,
+        "diamonds30d": 100, "followerGrowth30d": 0.1, "engagementRate": 0.05
+    })
+}
+
+/// An agency's own dashboard: itself, its invitations with their creators
+/// and stats, its members, its quota.
+const OWN_DASHBOARD: &str = "query($id: ID!) { agency(id: $id) { name memberCount members(first: 5) { totalCount edges { node { handle stats { followers } } } } invitations(first: 5) { totalCount edges { node { status creator { handle stats { followers } } } } } invitationQuota { remaining } } }";
+
+/// A write drops only the answers that read what it changed: agency B's
+/// dashboard survives agency A's invitations and stats of creators it does
+/// not show, and is read again once one of its creators' stats change.
+#[tokio::test]
+async fn a_write_drops_only_the_answers_that_read_what_it_changed() {
+    let app = spawn_app().await;
+    let (a_id, _, a) = app.agency_with_token("precise-a", &["FR"], 5).await;
+    let (b_id, _, b) = app.agency_with_token("precise-b", &["FR"], 5).await;
+    let (shown, _, _) = app.discoverable_creator("shown_by_b", "FR").await;
+    let (other, _, _) = app.discoverable_creator("invited_by_a", "FR").await;
+    invite(&app, &b, &shown).await;
+    let b_vars = json!({"id": b_id});
+    let a_vars = json!({"id": a_id});
+    // Whether the read was served from memory, and its data.
+    let read = |token: String, vars: serde_json::Value| {
+        let app = &app;
+        async move {
+            let before = answers(app, "kept").await;
+            let data = app.ok(&token, OWN_DASHBOARD, vars).await;
+            (answers(app, "kept").await > before, data)
+        }
+    };
+    let (kept, first) = read(b.clone(), b_vars.clone()).await;
+    assert!(!kept, "the first read runs");
+    read(a.clone(), a_vars.clone()).await;
+
+    // Agency A invites: A's own dashboard reads it at once, B's is kept.
+    invite(&app, &a, &other).await;
+    let (_, a_after) = read(a.clone(), a_vars.clone()).await;
+    assert_eq!(a_after["agency"]["invitations"]["totalCount"], 1);
+    let (kept, again) = read(b.clone(), b_vars.clone()).await;
+    assert!(kept, "B's dashboard survives A's invitation");
+    assert_eq!(again, first);
+
+    // Stats of a creator B does not show: kept. Of one it shows: read again.
+    let admin = app.admin();
+    app.ok(&admin, STATS, json!({"input": [stats_row(&other, 4242)]}))
+        .await;
+    let (kept, _) = read(b.clone(), b_vars.clone()).await;
+    assert!(kept, "B's dashboard survives stats it does not show");
+    app.ok(&admin, STATS, json!({"input": [stats_row(&shown, 777)]}))
+        .await;
+    let (kept, fresh) = read(b.clone(), b_vars.clone()).await;
+    assert!(!kept, "read again");
+    assert_eq!(
+        fresh["agency"]["invitations"]["edges"][0]["node"]["creator"]["stats"]["followers"],
+        777
     );
 }

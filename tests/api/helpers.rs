@@ -407,7 +407,7 @@ impl TestApp {
         .insert(write.txn())
         .await
         .expect("insert invitation");
-        write.changed(ChangeKind::InvitationCreated, id, Some(creator));
+        write.link_changed(ChangeKind::InvitationCreated, id, creator, agency);
         write.commit().await.expect("commit");
         id
     }
@@ -425,7 +425,7 @@ impl TestApp {
         .insert(write.txn())
         .await
         .expect("insert membership");
-        write.changed(ChangeKind::MembershipCreated, id, Some(creator));
+        write.link_changed(ChangeKind::MembershipCreated, id, creator, agency);
         write.commit().await.expect("commit");
     }
 
@@ -557,14 +557,19 @@ impl TestApp {
             .await
             .expect("delete memberships");
         for m in ended {
-            write.changed(ChangeKind::MembershipEnded, m.id, Some(m.creator_id));
+            write.link_changed(ChangeKind::MembershipEnded, m.id, m.creator_id, m.agency_id);
         }
         let withdrawn = invitation::Entity::delete_many()
             .exec_with_returning(write.txn())
             .await
             .expect("delete invitations");
         for i in withdrawn {
-            write.changed(ChangeKind::InvitationAnswered, i.id, Some(i.creator_id));
+            write.link_changed(
+                ChangeKind::InvitationAnswered,
+                i.id,
+                i.creator_id,
+                i.agency_id,
+            );
         }
         write.commit().await.expect("commit");
     }
