@@ -298,3 +298,342 @@ async fn a_write_drops_only_the_answers_that_read_what_it_changed() {
         777
     );
 }
+
+/// What the property test reads: every resolver that reads the database,
+/// through every lookup, as every kind of viewer.
+const READS: [&str; 7] = [
+    OWN_DASHBOARD,
+    "{ viewer { role creator { handle displayName discoverable stats { followers } agency { slug memberCount } invitations(first: 5) { totalCount edges { node { status agency { name verified } } } } } agency { slug name capacity invitations(first: 3) { totalCount edges { node { status } } } invitationQuota { usedLast24h } } } }",
+    "query($id: ID!) { creator(id: $id) { handle displayName languages discoverable stats { followers } agency { name memberCount } } }",
+    "query($handle: String!) { creator(handle: $handle) { handle discoverable agency { slug } } }",
+    "query($id: ID!) { node(id: $id) { id ... on Creator { handle discoverable stats { followers } } ... on Agency { name memberCount } ... on Invitation { status creator { handle } agency { slug } } } }",
+    "query($region: String) { agencies(region: $region, first: 10) { totalCount edges { node { slug name regions verified memberCount } } } }",
+    "query($id: ID!) { invitation(id: $id) { status message creator { handle stats { followers } } agency { name } } }",
+];
+
+/// One step of the property test, by indices into what exists.
+#[derive(Debug, Clone)]
+enum Step {
+    Read {
+        query: usize,
+        viewer: usize,
+        subject: usize,
+    },
+    Invite {
+        agency: usize,
+        creator: usize,
+    },
+    Answer {
+        invitation: usize,
+        how: usize,
+    },
+    Switch {
+        creator: usize,
+    },
+    Profile {
+        creator: usize,
+    },
+    Stats {
+        creators: Vec<usize>,
+        followers: i64,
+    },
+    UpdateAgency {
+        agency: usize,
+        capacity: i32,
+    },
+    Leave {
+        creator: usize,
+    },
+    NewCreator,
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        // Few viewers and subjects, so that reads repeat.
+        16 => (0..READS.len(), 0..9usize, 0..8usize)
+            .prop_map(|(query, viewer, subject)| Step::Read { query, viewer, subject }),
+        2 => (0..8usize, 0..64usize).prop_map(|(agency, creator)| Step::Invite { agency, creator }),
+        2 => (0..64usize, 0..3usize).prop_map(|(invitation, how)| Step::Answer { invitation, how }),
+        1 => (0..64usize).prop_map(|creator| Step::Switch { creator }),
+        1 => (0..64usize).prop_map(|creator| Step::Profile { creator }),
+        1 => (proptest::collection::vec(0..64usize, 1..4), 0..1_000_000i64)
+            .prop_map(|(creators, followers)| Step::Stats { creators, followers }),
+        1 => (0..8usize, 1..4i32).prop_map(|(agency, capacity)| Step::UpdateAgency { agency, capacity }),
+        1 => (0..64usize).prop_map(|creator| Step::Leave { creator }),
+        1 => Just(Step::NewCreator),
+    ]
+}
+
+/// What exists, as the steps pick it.
+struct World {
+    agencies: Vec<(String, String)>,
+    creators: Vec<(String, String, String)>,
+    invitations: Vec<String>,
+    admin: String,
+}
+
+impl World {
+    fn pick<T>(items: &[T], n: usize) -> &T {
+        &items[n % items.len()]
+    }
+
+    /// Admin, an agency or a creator.
+    fn viewer(&self, n: usize) -> &str {
+        match n % 3 {
+            0 => &self.admin,
+            1 => &Self::pick(&self.agencies, n / 3).1,
+            _ => &Self::pick(&self.creators, n / 3).2,
+        }
+    }
+
+    fn variables(&self, query: usize, subject: usize) -> serde_json::Value {
+        let agency = &Self::pick(&self.agencies, subject).0;
+        let creator = Self::pick(&self.creators, subject);
+        match query {
+            0 => json!({"id": agency}),
+            2 => json!({"id": creator.0}),
+            3 => json!({"handle": creator.1}),
+            4 => match subject % 3 {
+                0 => json!({"id": agency}),
+                1 => json!({"id": creator.0}),
+                _ if !self.invitations.is_empty() => {
+                    json!({"id": Self::pick(&self.invitations, subject)})
+                }
+                _ => json!({"id": creator.0}),
+            },
+            5 => {
+                let region = [Some("FR"), Some("DE"), None][subject % 3];
+                json!({ "region": region })
+            }
+            6 if !self.invitations.is_empty() => {
+                json!({"id": Self::pick(&self.invitations, subject)})
+            }
+            6 => json!({"id": "SW52aXRhdGlvbjowMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMA"}),
+            _ => json!({}),
+        }
+    }
+}
+
+/// Random reads and writes through the API: every answer a read gets
+/// (kept or not) is the one a fresh execution of the same query gives at
+/// that moment. The fresh one is the same request with a variable no one
+/// else sends, so no kept answer can serve it.
+#[test]
+fn every_kept_answer_is_the_one_a_fresh_execution_gives() {
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = rt.block_on(spawn_app());
+    let mut world = rt.block_on(async {
+        let mut agencies = Vec::new();
+        for (i, regions) in [["FR", "DE"], ["FR", "FR"], ["DE", "DE"]]
+            .iter()
+            .enumerate()
+        {
+            let (id, _, token) = app
+                .agency_with_token(&format!("prop-{i}"), &regions[..], 2)
+                .await;
+            agencies.push((id, token));
+        }
+        let mut creators = Vec::new();
+        for i in 0..6 {
+            let handle = format!("prop_{i}");
+            let (id, _, token) = app.discoverable_creator(&handle, ["FR", "DE"][i % 2]).await;
+            creators.push((id, handle, token));
+        }
+        World {
+            agencies,
+            creators,
+            invitations: Vec::new(),
+            admin: app.admin(),
+        }
+    });
+    let fresh = std::cell::Cell::new(0u64);
+    let (reads, kept_before) = (
+        std::cell::Cell::new(0u32),
+        rt.block_on(answers(&app, "kept")),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 10,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let steps = proptest::collection::vec(step(), 40..60);
+    let world = std::cell::RefCell::new(&mut world);
+    let outcome = runner.run(&steps, |steps| {
+        let mut world = world.borrow_mut();
+        rt.block_on(async {
+            for step in steps {
+                if let Step::Read {
+                    query,
+                    viewer,
+                    subject,
+                } = step
+                {
+                    let token = world.viewer(viewer).to_owned();
+                    let variables = world.variables(query, subject);
+                    let served = app.gql(Some(&token), READS[query], variables.clone()).await;
+                    fresh.set(fresh.get() + 1);
+                    let mut unique = variables.clone();
+                    unique["freshRead"] = json!(fresh.get());
+                    let truth = app.gql(Some(&token), READS[query], unique).await;
+                    reads.set(reads.get() + 1);
+                    proptest::prop_assert_eq!(
+                        &served.body["data"],
+                        &truth.body["data"],
+                        "{} as viewer {} with {}",
+                        READS[query],
+                        viewer,
+                        variables
+                    );
+                } else {
+                    world.write(&app, step).await;
+                }
+            }
+            Ok(())
+        })
+    });
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+    let kept = rt.block_on(answers(&app, "kept")) - kept_before;
+    // The property says something only if many answers were kept ones.
+    assert!(
+        u64::from(reads.get()) / 8 < kept,
+        "{kept} of {} reads served from memory",
+        reads.get()
+    );
+    rt.block_on(app.stop()).unwrap();
+}
+
+impl World {
+    /// Runs a write step; refusals are fine (the rules decide), errors not.
+    async fn write(&mut self, app: &TestApp, step: Step) {
+        let admin = self.admin.clone();
+        let res = match step {
+            Step::Read { .. } => unreachable!("reads are run by the test"),
+            Step::Invite { agency, creator } => {
+                let token = &Self::pick(&self.agencies, agency).1;
+                let creator = &Self::pick(&self.creators, creator).0;
+                let res = crate::helpers::send(app, token, creator).await;
+                if let Some(id) = res.body["data"]["sendInvitation"]["invitation"]["id"].as_str() {
+                    self.invitations.push(id.to_owned());
+                }
+                res
+            }
+            Step::Answer { invitation, how } => {
+                if self.invitations.is_empty() {
+                    return;
+                }
+                let id = Self::pick(&self.invitations, invitation).clone();
+                let inv = app
+                    .ok(
+                        &admin,
+                        "query($id: ID!) { invitation(id: $id) { agency { id } creator { id } } }",
+                        json!({"id": id}),
+                    )
+                    .await;
+                let agency = inv["invitation"]["agency"]["id"].as_str().unwrap();
+                let creator = inv["invitation"]["creator"]["id"].as_str().unwrap();
+                let (mutation, token) = match how {
+                    0 => ("acceptInvitation", self.creator_token(creator)),
+                    1 => ("declineInvitation", self.creator_token(creator)),
+                    _ => ("withdrawInvitation", self.agency_token(agency)),
+                };
+                crate::helpers::respond(app, Some(&token), mutation, &id).await
+            }
+            Step::Switch { creator } => {
+                let (id, _, _) = Self::pick(&self.creators, creator);
+                let on = app
+                    .ok(
+                        &admin,
+                        "query($id: ID!) { creator(id: $id) { discoverable } }",
+                        json!({"id": id}),
+                    )
+                    .await["creator"]["discoverable"]
+                    == true;
+                app.gql(
+                    Some(&admin),
+                    "mutation($on: Boolean!, $id: ID) { setDiscoverable(discoverable: $on, creatorId: $id) { userErrors { code } } }",
+                    json!({"on": !on, "id": id}),
+                )
+                .await
+            }
+            Step::Profile { creator } => {
+                let (id, handle, _) = Self::pick(&self.creators, creator);
+                app.gql(
+                    Some(&admin),
+                    "mutation($input: UpdateCreatorProfileInput!) { updateCreatorProfile(input: $input) { userErrors { code } } }",
+                    json!({"input": {"creatorId": id, "displayName": format!("{handle} {}", uuid::Uuid::now_v7().simple()), "languages": ["en", "de"]}}),
+                )
+                .await
+            }
+            Step::Stats {
+                creators,
+                followers,
+            } => {
+                let mut rows: Vec<serde_json::Value> = Vec::new();
+                let mut ids: Vec<&str> = creators
+                    .iter()
+                    .map(|c| Self::pick(&self.creators, *c).0.as_str())
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                for (i, id) in ids.into_iter().enumerate() {
+                    rows.push(stats_row(id, followers + i as i64));
+                }
+                app.gql(Some(&admin), STATS, json!({"input": rows})).await
+            }
+            Step::UpdateAgency { agency, capacity } => {
+                let id = &Self::pick(&self.agencies, agency).0;
+                let regions = [&["FR"][..], &["DE"], &["FR", "DE"]][capacity as usize % 3];
+                app.gql(
+                    Some(&admin),
+                    "mutation($input: UpdateAgencyInput!) { updateAgency(input: $input) { userErrors { code } } }",
+                    json!({"input": {
+                        "agencyId": id, "capacity": capacity, "name": format!("Agency {capacity}"),
+                        "regions": regions,
+                        "verified": capacity % 2 == 0
+                    }}),
+                )
+                .await
+            }
+            Step::Leave { creator } => {
+                let token = &Self::pick(&self.creators, creator).2;
+                app.gql(
+                    Some(token),
+                    "mutation { leaveAgency { userErrors { code } } }",
+                    json!({}),
+                )
+                .await
+            }
+            Step::NewCreator => {
+                let handle = format!("prop_{}", self.creators.len());
+                let (id, _, token) = app.discoverable_creator(&handle, "FR").await;
+                self.creators.push((id, handle, token));
+                return;
+            }
+        };
+        res.assert_ok();
+    }
+
+    fn creator_token(&self, id: &str) -> String {
+        self.creators
+            .iter()
+            .find(|c| c.0 == id)
+            .map(|c| c.2.clone())
+            .unwrap_or_else(|| self.admin.clone())
+    }
+
+    fn agency_token(&self, id: &str) -> String {
+        self.agencies
+            .iter()
+            .find(|a| a.0 == id)
+            .map(|a| a.1.clone())
+            .unwrap_or_else(|| self.admin.clone())
+    }
+}
