@@ -9,7 +9,7 @@ use entity::invitation::{self, Status};
 use entity::{agency, creator, membership, split_list};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -74,7 +74,7 @@ pub async fn eligibility(
         .map(|i| i.creator_id)
         .collect();
     let member_count = member_count(conn, agency.id).await?;
-    let used = used_quota(conn, agency.id, now).await?;
+    let used = used_quota(conn, agency.id, now).await?.used;
     let regions = split_list(&agency.regions);
     let today = now.date_naive();
 
@@ -116,34 +116,36 @@ pub(crate) async fn member_count(
     Ok(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-/// Every invitation sent in the rolling window counts, whatever became of it.
+/// What an agency used of its quota at some instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QuotaUse {
+    /// Invitations sent in the rolling window, whatever became of them.
+    pub used: i64,
+    /// When the oldest of them leaves the window (the count drops then,
+    /// if nothing is sent); `None` while none counts.
+    pub drops_at: Option<DateTime<Utc>>,
+}
+
 pub(crate) async fn used_quota(
     conn: &impl ConnectionTrait,
     agency_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<i64, DbErr> {
-    let n = in_quota_window(agency_id, now).count(conn).await?;
-    Ok(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-/// When the oldest invitation counted in the agency's quota at `now`
-/// leaves the window (the count drops then, if nothing is sent).
-pub(crate) async fn quota_changes_at(
-    conn: &impl ConnectionTrait,
-    agency_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, DbErr> {
-    let oldest = in_quota_window(agency_id, now)
-        .order_by_asc(invitation::Column::CreatedAt)
+) -> Result<QuotaUse, DbErr> {
+    let window = Duration::hours(QUOTA_WINDOW_HOURS);
+    let used: Option<(i64, Option<DateTime<Utc>>)> = invitation::Entity::find()
+        .select_only()
+        .column_as(invitation::Column::Id.count(), "used")
+        .column_as(invitation::Column::CreatedAt.min(), "oldest")
+        .filter(invitation::Column::AgencyId.eq(agency_id))
+        .filter(invitation::Column::CreatedAt.gt(now - window))
+        .into_tuple()
         .one(conn)
         .await?;
-    Ok(oldest.map(|inv| inv.created_at + Duration::hours(QUOTA_WINDOW_HOURS)))
-}
-
-fn in_quota_window(agency_id: Uuid, now: DateTime<Utc>) -> sea_orm::Select<invitation::Entity> {
-    invitation::Entity::find()
-        .filter(invitation::Column::AgencyId.eq(agency_id))
-        .filter(invitation::Column::CreatedAt.gt(now - Duration::hours(QUOTA_WINDOW_HOURS)))
+    let (used, oldest) = used.unwrap_or_default();
+    Ok(QuotaUse {
+        used,
+        drops_at: oldest.map(|at| at + window),
+    })
 }
 
 #[cfg(test)]

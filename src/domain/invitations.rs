@@ -17,7 +17,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::eligibility::{eligibility, member_count, quota_changes_at, used_quota};
+use super::eligibility::{eligibility, member_count, used_quota};
 use super::store_errors::{UniqueRule, on_violation, retrying, violated};
 use super::writes::ChangeKind;
 use super::{Domain, DomainError, DomainResult, Principal, Refusal, RefusalCode, Role, Viewer};
@@ -222,17 +222,13 @@ impl<'a> InvitationService<'a> {
         now: DateTime<Utc>,
     ) -> DomainResult<Quota> {
         viewer.require_agency(agency.id)?;
-        let db = &self.domain.db;
-        let (used, changes_at) = tokio::try_join!(
-            used_quota(db, agency.id, now),
-            quota_changes_at(db, agency.id, now)
-        )?;
+        let used = used_quota(&self.domain.db, agency.id, now).await?;
         let limit = i64::from(agency.daily_invite_limit);
         Ok(Quota {
             daily_limit: limit,
-            used_last_24h: used,
-            remaining: (limit - used).max(0),
-            changes_at,
+            used_last_24h: used.used,
+            remaining: (limit - used.used).max(0),
+            changes_at: used.drops_at,
         })
     }
 

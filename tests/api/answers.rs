@@ -637,3 +637,35 @@ impl World {
             .unwrap_or_else(|| self.admin.clone())
     }
 }
+
+/// A kept quota reads again once its oldest invitation leaves the rolling
+/// 24 hours, with no write in between.
+#[tokio::test]
+async fn a_kept_quota_counts_down_as_its_window_rolls_on() {
+    use entity::invitation;
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let app = spawn_app().await;
+    let (agency_id, agency, token) = app.agency_with_token("rolling", &["FR"], 5).await;
+    let (_, creator) = app.create_creator("rolled", "FR").await;
+    let id = app.insert_invitation(agency, creator).await;
+    let row = invitation::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut row: invitation::ActiveModel = row.into();
+    row.created_at =
+        Set(chrono::Utc::now() - chrono::TimeDelta::hours(24)
+            + chrono::TimeDelta::milliseconds(1500));
+    row.update(&app.db).await.unwrap();
+    let quota =
+        format!("{{ agency(id: \"{agency_id}\") {{ invitationQuota {{ usedLast24h }} }} }}");
+    let used = || async {
+        app.ok(&token, &quota, json!({})).await["agency"]["invitationQuota"]["usedLast24h"].clone()
+    };
+    assert_eq!(used().await, 1);
+    assert_eq!(used().await, 1);
+    assert_eq!(answers(&app, "kept").await, 1, "kept while it holds");
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    assert_eq!(used().await, 0, "the invitation left the window");
+}
