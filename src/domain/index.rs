@@ -24,9 +24,10 @@
 //! The index also counts the changes this instance has seen
 //! ([`RankingIndex::changes_seen`]): the change-log reads that found a row
 //! new to it, its own writes' rows included (each is found new exactly
-//! once). What holds a copy of the database, such as the API's kept
-//! answers, compares that count before and after a catch-up to know that
-//! nothing changed.
+//! once), and notes at which count each [`Scope`] last changed. What holds
+//! a copy of a read, such as the API's kept answers, asks
+//! [`RankingIndex::unchanged_since`] whether anything it read changed
+//! after the count it was read at.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
