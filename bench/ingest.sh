@@ -3,14 +3,20 @@
 # `upsertCreatorStats` in 1,000-row batches (CLIENTS at once), on
 # PostgreSQL and SQLite, each binary given in turn on the same data (the
 # first one seeds it); beside PostgreSQL's COPY of the same rows into a
-# table of the same shape, in the same run. Loopback only; stops what it
-# starts.
+# table of the same shape, in the same run. Rankings served meanwhile: an
+# agency's `recommendedCreators(first: 20)` by wrk (c = 2, RANK_S
+# seconds) before the ingest and while it runs (from its first second: let
+# ROWS make the ingest outlast RANK_S + 1 s), p50 and p99 of each.
+# Loopback only; stops what it starts.
 #
-#   bench/ingest.sh [OLD/agency-center] target/release/agency-center   (ROWS=1000000 CLIENTS=2)
+#   bench/ingest.sh [OLD/agency-center] target/release/agency-center   (ROWS=1000000 CLIENTS=2 RANK_S=10)
 set -u
 [ $# -ge 1 ] || { echo "usage: ingest.sh path/to/agency-center [...]" >&2; exit 2; }
 ROWS=${ROWS:-200000}
 CLIENTS=${CLIENTS:-2}
+RANK_S=${RANK_S:-5}
+HERE=$(cd "$(dirname "$0")" && pwd)
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 PG=postgres://postgres@127.0.0.1:5432
 DB=ac_bench_ingest
 ADDR=127.0.0.1:5091
@@ -50,6 +56,17 @@ ingest() {  # $1 binary, $2 url, $3 ids file
   "$1" serve --database-url "$2" --addr "$ADDR" >/dev/null 2>&1 &
   local SERVER=$!
   for _ in $(seq 100); do curl -sf "http://$ADDR/readyz" >/dev/null && break; sleep 0.3; done
+  # The ranking's reader: the first agency, with its own token.
+  local AGENCY SLUG
+  read -r AGENCY SLUG < <(curl -s "http://$ADDR/graphql" -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" \
+    -d '{"query":"{ agencies(first: 1) { edges { node { id slug } } } }"}' \
+    | python3 -c 'import json,sys; a=json.load(sys.stdin)["data"]["agencies"]["edges"][0]["node"]; print(a["id"], a["slug"])')
+  rank() { AGENCY_ID=$AGENCY TOKEN=$("$1" token agency "$SLUG" --database-url "$2" | grep -oE 'eyJ[A-Za-z0-9_.-]+' | tail -1) \
+    wrk -t1 -c2 -d"${RANK_S}s" --latency -s "$HERE/rank.lua" "http://$ADDR/graphql" | grep '^CSV' \
+    | awk -F, '{ printf "p50 %s ms, p99 %s ms (%s answers, %s without 20 edges)", $4, $5, $2, $6 }'; }
+  echo "ranking before: $(rank "$1" "$2")"
+  ( sleep 1; echo "ranking during: $(rank "$1" "$2")" ) &
+  local RANKER=$!
   python3 - "$ADDR" "$TOKEN" "$3" "$CLIENTS" <<'PY'
 import base64, concurrent.futures, http.client, json, random, sys, time
 addr, token, ids_file, clients = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -76,11 +93,12 @@ with concurrent.futures.ThreadPoolExecutor(clients) as pool:
 took = time.perf_counter() - start
 print(f"{written:,} rows in {took:.1f} s: {written / took:,.0f} rows/s")
 PY
+  wait $RANKER
   kill $SERVER; wait $SERVER 2>/dev/null
 }
 
 for BIN in "$@"; do
-  echo "$BIN, PostgreSQL: $(ingest "$BIN" "$PGURL" "$WORK/pg.ids")"
-  echo "$BIN, SQLite:     $(ingest "$BIN" "$SQLURL" "$WORK/sqlite.ids")"
+  echo "== $BIN, PostgreSQL"; ingest "$BIN" "$PGURL" "$WORK/pg.ids"
+  echo "== $BIN, SQLite"; ingest "$BIN" "$SQLURL" "$WORK/sqlite.ids"
 done
 psql -q "$PG/test" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
