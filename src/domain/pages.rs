@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::invitation::{self, Status};
 use entity::{creator, membership};
-use sea_orm::sea_query::{Alias, Asterisk, Order, Query, UnionType};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, Order, Query, UnionType};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, IdenStatic,
+    Iterable, JoinType, QueryFilter, QueryResult, QuerySelect, QueryTrait, RelationTrait,
 };
 use uuid::Uuid;
 
@@ -128,16 +128,36 @@ fn split<T>(rows: Vec<T>, first: u64, parent_of: impl Fn(&T) -> Uuid) -> HashMap
     pages
 }
 
+/// The prefix of a joined creator's columns.
+const CREATOR: &str = "creator_";
+
+/// An invitation and, when asked for, its creator read in the same row.
+pub type InvitationRow = (invitation::Model, Option<creator::Model>);
+
+struct WithCreator(invitation::Model, creator::Model);
+
+impl FromQueryResult for WithCreator {
+    fn from_query_result(row: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(Self(
+            invitation::Model::from_query_result(row, pre)?,
+            creator::Model::from_query_result(row, CREATOR)?,
+        ))
+    }
+}
+
 /// Invitations of each of `parents`, newest first, filtered by `status`
-/// as of `now`. Parents with none get an empty page.
+/// as of `now`, each with its creator when `with_creators` (the same
+/// statement: a query that shows them costs no level more). Parents with
+/// none get an empty page.
 pub async fn invitation_pages(
     db: &impl ConnectionTrait,
     parent: InvitationParent,
     parents: &[Uuid],
     status: Option<Status>,
     args: PageArgs,
+    with_creators: bool,
     now: DateTime<Utc>,
-) -> Result<HashMap<Uuid, Page<invitation::Model>>, DbErr> {
+) -> Result<HashMap<Uuid, Page<InvitationRow>>, DbErr> {
     let mut filter = Condition::all();
     if let Some(status) = status {
         filter = filter.add(status_condition(status, now));
@@ -149,20 +169,39 @@ pub async fn invitation_pages(
         if let Some(after) = args.after {
             page = page.filter(invitation::Column::Id.lt(after));
         }
+        if with_creators {
+            page = page.join(JoinType::InnerJoin, invitation::Relation::Creator.def());
+            for column in creator::Column::iter() {
+                page = page.column_as(
+                    Expr::col((creator::Entity, column)),
+                    format!("{CREATOR}{}", column.as_str()),
+                );
+            }
+        }
         page.into_query()
     };
     let statements = per_parent(
         of_parent,
         parents,
-        invitation::Column::Id,
+        (invitation::Entity, invitation::Column::Id),
         Order::Desc,
         args.first,
     );
-    let rows = rows_of(db, statements, |inv: &invitation::Model| {
-        std::cmp::Reverse(inv.id)
-    })
-    .await?;
-    let mut pages = split(rows, args.first, |inv| parent.of(inv));
+    let newest_first = |inv: &invitation::Model| std::cmp::Reverse(inv.id);
+    let rows: Vec<InvitationRow> = if with_creators {
+        rows_of(db, statements, |row: &WithCreator| newest_first(&row.0))
+            .await?
+            .into_iter()
+            .map(|WithCreator(inv, creator)| (inv, Some(creator)))
+            .collect()
+    } else {
+        rows_of(db, statements, newest_first)
+            .await?
+            .into_iter()
+            .map(|inv| (inv, None))
+            .collect()
+    };
+    let mut pages = split(rows, args.first, |row| parent.of(&row.0));
     if args.with_total {
         let counts: Vec<(Uuid, i64)> = invitation::Entity::find()
             .select_only()
@@ -180,14 +219,29 @@ pub async fn invitation_pages(
 }
 
 /// Members of each agency in `agencies`, in the order they joined, with
-/// their membership ids (the cursor keys).
+/// their membership ids (the cursor keys); no totals (an agency's member
+/// count is its own read).
 pub async fn member_pages(
     db: &impl ConnectionTrait,
     agencies: &[Uuid],
     args: PageArgs,
 ) -> Result<HashMap<Uuid, Page<(Uuid, creator::Model)>>, DbErr> {
     let of_agency = |id: Uuid| {
-        let mut page = membership::Entity::find().filter(membership::Column::AgencyId.eq(id));
+        let mut page = membership::Entity::find()
+            .select_only()
+            .column_as(
+                Expr::col((membership::Entity, membership::Column::Id)),
+                "membership_id",
+            )
+            .column_as(
+                Expr::col((membership::Entity, membership::Column::AgencyId)),
+                "membership_agency_id",
+            )
+            .join(JoinType::InnerJoin, membership::Relation::Creator.def())
+            .filter(membership::Column::AgencyId.eq(id));
+        for column in creator::Column::iter() {
+            page = page.column_as(Expr::col((creator::Entity, column)), column.as_str());
+        }
         if let Some(after) = args.after {
             page = page.filter(membership::Column::Id.gt(after));
         }
@@ -196,50 +250,49 @@ pub async fn member_pages(
     let statements = per_parent(
         of_agency,
         agencies,
-        membership::Column::Id,
+        (membership::Entity, membership::Column::Id),
         Order::Asc,
         args.first,
     );
-    let memberships = rows_of(db, statements, |m: &membership::Model| m.id).await?;
-    let creators: HashMap<Uuid, creator::Model> = creator::Entity::find()
-        .filter(creator::Column::Id.is_in(memberships.iter().map(|m| m.creator_id)))
-        .all(db)
-        .await?
+    let members = rows_of(db, statements, |m: &Member| m.membership_id).await?;
+    let pages = split(members, args.first, |m| m.agency_id);
+    let mut pages: HashMap<Uuid, Page<(Uuid, creator::Model)>> = pages
         .into_iter()
-        .map(|c| (c.id, c))
+        .map(|(agency, page)| {
+            let items = page
+                .items
+                .into_iter()
+                .map(|m| (m.membership_id, m.creator))
+                .collect();
+            (
+                agency,
+                Page {
+                    items,
+                    has_next: page.has_next,
+                    total: 0,
+                },
+            )
+        })
         .collect();
-    let rows: Vec<(Uuid, Uuid, creator::Model)> = memberships
-        .into_iter()
-        .filter_map(|m| Some((m.agency_id, m.id, creators.get(&m.creator_id)?.clone())))
-        .collect();
-    let mut pages: HashMap<Uuid, Page<(Uuid, creator::Model)>> =
-        split(rows, args.first, |(agency, _, _)| *agency)
-            .into_iter()
-            .map(|(agency, page)| {
-                (
-                    agency,
-                    Page {
-                        items: page.items.into_iter().map(|(_, m, c)| (m, c)).collect(),
-                        has_next: page.has_next,
-                        total: 0,
-                    },
-                )
-            })
-            .collect();
-    if args.with_total {
-        let counts: Vec<(Uuid, i64)> = membership::Entity::find()
-            .select_only()
-            .column(membership::Column::AgencyId)
-            .column_as(membership::Column::Id.count(), "n")
-            .filter(membership::Column::AgencyId.is_in(agencies.iter().copied()))
-            .group_by(membership::Column::AgencyId)
-            .into_tuple()
-            .all(db)
-            .await?;
-        fill_totals(&mut pages, counts);
-    }
     fill_empty(&mut pages, agencies);
     Ok(pages)
+}
+
+/// A member read with their membership, in one row.
+struct Member {
+    membership_id: Uuid,
+    agency_id: Uuid,
+    creator: creator::Model,
+}
+
+impl FromQueryResult for Member {
+    fn from_query_result(row: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            membership_id: row.try_get(pre, "membership_id")?,
+            agency_id: row.try_get(pre, "membership_agency_id")?,
+            creator: creator::Model::from_query_result(row, pre)?,
+        })
+    }
 }
 
 fn fill_totals<T>(pages: &mut HashMap<Uuid, Page<T>>, counts: Vec<(Uuid, i64)>) {

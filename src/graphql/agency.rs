@@ -84,14 +84,22 @@ impl Agency {
         let args = PageArgs {
             first: page_size(first)?,
             after: decode_id_cursor(MEMBERS_CURSOR, after.as_deref())?,
-            with_total: ctx.look_ahead().field("totalCount").exists(),
+            // The total is `memberCount`'s: one count for both.
+            with_total: false,
         };
-        let page = loaders(ctx)
+        let loaders = loaders(ctx);
+        let page = loaders
             .member_pages
             .load_one((self.0.id, args))
             .await
             .gql()?
             .unwrap_or_default();
+        let total = if ctx.look_ahead().field("totalCount").exists() {
+            let n = loaders.member_count.load_one(self.0.id).await.gql()?;
+            n.map_or(0, |n| u64::try_from(n).unwrap_or(0))
+        } else {
+            0
+        };
         let edges: Vec<CreatorEdge> = page
             .items
             .iter()
@@ -104,7 +112,7 @@ impl Agency {
         Ok(Some(CreatorConnection {
             edges,
             page_info: page_info(&cursors, page.has_next, after.is_some()),
-            total_count: count(page.total),
+            total_count: count(total),
         }))
     }
 

@@ -151,18 +151,33 @@ pub async fn invitation_page(
             after: decode_id_cursor(INVITATIONS_CURSOR, after.as_deref())?,
             with_total: ctx.look_ahead().field("totalCount").exists(),
         },
+        with_creators: ctx
+            .look_ahead()
+            .field("edges")
+            .field("node")
+            .field("creator")
+            .exists(),
         now: read_now(ctx),
     };
-    let page = loaders(ctx)
+    let loaders = loaders(ctx);
+    let page = loaders
         .invitation_pages
         .load_one(key)
         .await
         .gql()?
         .unwrap_or_default();
+    loaders
+        .creator
+        .feed_many(
+            page.items
+                .iter()
+                .filter_map(|(_, creator)| Some((creator.as_ref()?.id, creator.clone()?))),
+        )
+        .await;
     let edges: Vec<InvitationEdge> = page
         .items
         .iter()
-        .map(|inv| InvitationEdge {
+        .map(|(inv, _)| InvitationEdge {
             cursor: encode_cursor(INVITATIONS_CURSOR, &inv.id.to_string()),
             node: Invitation(inv.clone()),
         })

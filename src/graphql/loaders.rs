@@ -5,15 +5,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use chrono::{DateTime, Utc};
-use entity::invitation::{self, Status};
+use entity::invitation::Status;
 use entity::{agency, creator, membership};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use crate::domain::Page;
-use crate::domain::pages::{InvitationParent, PageArgs, invitation_pages, member_pages};
+use crate::domain::pages::{
+    InvitationParent, InvitationRow, PageArgs, invitation_pages, member_pages,
+};
 
 pub struct CreatorById(DatabaseConnection);
 pub struct AgencyById(DatabaseConnection);
@@ -93,6 +95,8 @@ pub struct InvitationPageKey {
     pub id: Uuid,
     pub status: Option<Status>,
     pub args: PageArgs,
+    /// Whether the query shows the invitations' creators: read with them.
+    pub with_creators: bool,
     /// The request's instant: PENDING and EXPIRED are told apart by it,
     /// as every `status` of the same request is.
     pub now: DateTime<Utc>,
@@ -102,32 +106,35 @@ pub struct InvitationPageKey {
 pub struct InvitationPages(DatabaseConnection);
 
 impl Loader<InvitationPageKey> for InvitationPages {
-    type Value = Arc<Page<invitation::Model>>;
+    type Value = Arc<Page<InvitationRow>>;
     type Error = Arc<DbErr>;
 
     async fn load(
         &self,
         keys: &[InvitationPageKey],
     ) -> Result<HashMap<InvitationPageKey, Self::Value>, Self::Error> {
-        type Group = (InvitationParent, Option<Status>, PageArgs, DateTime<Utc>);
-        let mut groups: HashMap<Group, Vec<Uuid>> = HashMap::new();
+        let mut groups: HashMap<InvitationPageKey, Vec<Uuid>> = HashMap::new();
         for key in keys {
-            groups
-                .entry((key.parent, key.status, key.args, key.now))
-                .or_default()
-                .push(key.id);
+            let group = InvitationPageKey {
+                id: Uuid::nil(),
+                ..*key
+            };
+            groups.entry(group).or_default().push(key.id);
         }
         let mut out = HashMap::with_capacity(keys.len());
-        for ((parent, status, args, now), ids) in groups {
-            let pages = invitation_pages(&self.0, parent, &ids, status, args, now).await?;
+        for (group, ids) in groups {
+            let pages = invitation_pages(
+                &self.0,
+                group.parent,
+                &ids,
+                group.status,
+                group.args,
+                group.with_creators,
+                group.now,
+            )
+            .await?;
             for (id, page) in pages {
-                let key = InvitationPageKey {
-                    parent,
-                    id,
-                    status,
-                    args,
-                    now,
-                };
+                let key = InvitationPageKey { id, ..group };
                 out.insert(key, Arc::new(page));
             }
         }
@@ -162,7 +169,9 @@ impl Loader<(Uuid, PageArgs)> for MemberPages {
 
 /// The loaders of one request.
 pub struct Loaders {
-    pub creator: DataLoader<CreatorById>,
+    /// Cached for the request: pages that read their creators with them
+    /// feed it.
+    pub creator: DataLoader<CreatorById, HashMapCache>,
     pub agency: DataLoader<AgencyById>,
     pub agency_of_creator: DataLoader<AgencyOfCreator>,
     pub member_count: DataLoader<MemberCount>,
@@ -173,7 +182,11 @@ pub struct Loaders {
 impl Loaders {
     pub fn new(db: &DatabaseConnection) -> Self {
         Self {
-            creator: DataLoader::new(CreatorById(db.clone()), tokio::spawn),
+            creator: DataLoader::with_cache(
+                CreatorById(db.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
             agency: DataLoader::new(AgencyById(db.clone()), tokio::spawn),
             agency_of_creator: DataLoader::new(AgencyOfCreator(db.clone()), tokio::spawn),
             member_count: DataLoader::new(MemberCount(db.clone()), tokio::spawn),
