@@ -15,6 +15,7 @@ mod m20261201_000005_create_change_log;
 mod m20261202_000006_index_list_orders;
 mod m20261203_000007_change_log_events;
 mod m20261204_000008_change_log_agency;
+mod m20261205_000009_creators_fillfactor;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_index_list_orders::Migration),
             Box::new(m20261203_000007_change_log_events::Migration),
             Box::new(m20261204_000008_change_log_agency::Migration),
+            Box::new(m20261205_000009_creators_fillfactor::Migration),
         ]
     }
 }

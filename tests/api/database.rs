@@ -91,3 +91,19 @@ async fn sqlite_connections_share_no_global_lock() {
         "one page cache shared by every connection"
     );
 }
+
+/// PostgreSQL: creators' pages keep room for their stats updates to stay
+/// heap-only (no index entries written).
+#[tokio::test]
+async fn creators_pages_keep_room_for_stats_updates() {
+    let app = spawn_app().await;
+    if !app.database_url.starts_with("postgres") {
+        return;
+    }
+    let options: String = scalar(
+        &app.db,
+        "SELECT array_to_string(reloptions, ',') AS v FROM pg_class WHERE relname = 'creators'",
+    )
+    .await;
+    assert_eq!(options, "fillfactor=80");
+}
