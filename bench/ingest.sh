@@ -6,7 +6,8 @@
 # table of the same shape, in the same run. Rankings served meanwhile: an
 # agency's `recommendedCreators(first: 20)` by wrk (c = 2, RANK_S
 # seconds) before the ingest and while it runs (from its first second: let
-# ROWS make the ingest outlast RANK_S + 1 s), p50 and p99 of each.
+# ROWS make the ingest outlast RANK_S + 1 s), p50 and p99 of each;
+# RANK_S=0 ingests alone.
 # Loopback only; stops what it starts.
 #
 #   bench/ingest.sh [OLD/agency-center] target/release/agency-center   (ROWS=1000000 CLIENTS=2 RANK_S=10)
@@ -64,9 +65,12 @@ ingest() {  # $1 binary, $2 url, $3 ids file
   rank() { AGENCY_ID=$AGENCY TOKEN=$("$1" token agency "$SLUG" --database-url "$2" | grep -oE 'eyJ[A-Za-z0-9_.-]+' | tail -1) \
     wrk -t1 -c2 -d"${RANK_S}s" --latency -s "$HERE/rank.lua" "http://$ADDR/graphql" | grep '^CSV' \
     | awk -F, '{ printf "p50 %s ms, p99 %s ms (%s answers, %s without 20 edges)", $4, $5, $2, $6 }'; }
-  echo "ranking before: $(rank "$1" "$2")"
-  ( sleep 1; echo "ranking during: $(rank "$1" "$2")" ) &
-  local RANKER=$!
+  local RANKER=
+  if [ "$RANK_S" != 0 ]; then
+    echo "ranking before: $(rank "$1" "$2")"
+    ( sleep 1; echo "ranking during: $(rank "$1" "$2")" ) &
+    RANKER=$!
+  fi
   python3 - "$ADDR" "$TOKEN" "$3" "$CLIENTS" <<'PY'
 import base64, concurrent.futures, http.client, json, random, sys, time
 addr, token, ids_file, clients = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -93,7 +97,7 @@ with concurrent.futures.ThreadPoolExecutor(clients) as pool:
 took = time.perf_counter() - start
 print(f"{written:,} rows in {took:.1f} s: {written / took:,.0f} rows/s")
 PY
-  wait $RANKER
+  [ -n "$RANKER" ] && wait "$RANKER"
   kill $SERVER; wait $SERVER 2>/dev/null
 }
 

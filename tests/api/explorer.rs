@@ -215,6 +215,10 @@ async fn every_ready_made_operation_runs_as_its_role_on_the_demo_data() {
     );
     let outbox = &answer("Outbox")["viewer"]["agency"]["invitations"];
     assert!(outbox["totalCount"].as_i64().unwrap() >= 2, "{outbox}");
+    assert!(
+        outbox["edges"][0]["node"]["creator"]["stats"]["followers"].is_number(),
+        "{outbox}"
+    );
     assert_eq!(
         answer("Inbox")["viewer"]["creator"]["invitations"]["totalCount"],
         1
