@@ -58,12 +58,13 @@ pub enum LogOrder {
     /// Positions commit in order (SQLite): read past the last one applied.
     Serial,
     /// PostgreSQL 13+: read past the last position, and the rows of the
-    /// transactions that were still running at the previous read (its
-    /// snapshot's `pg_snapshot_xip`): only they can commit a position
-    /// below one already read. A transaction that got its id after that
-    /// snapshot takes its positions after it, past every position read.
-    /// Exact, and each read costs the rows it has not applied, however
-    /// long some transaction elsewhere stays open.
+    /// transactions the previous read could not see: those its snapshot
+    /// lists as running (`pg_snapshot_xip`), and every id from its `xmax`
+    /// up (a transaction can hold an id at or past `xmax`, and a position
+    /// below one already read, and not be listed: the load-and-fault run
+    /// found one). Only they can commit a position below one already
+    /// read. Exact, and each read costs the rows it has not applied,
+    /// however long some transaction elsewhere stays open.
     TransactionIds,
     /// Any engine: read past the last position, and the gaps below it
     /// (positions not seen, taken by writes still running or rolled back)
@@ -128,6 +129,11 @@ struct LogCursor {
     /// Transaction ids: the transactions running at the last read, whose
     /// rows may yet commit below `last_position`.
     in_doubt: Vec<u64>,
+    /// Transaction ids: the last read's snapshot's `xmax`. Ids from it up
+    /// were invisible to that read and are not in its `xip` (which lists
+    /// running ids below `xmax` only), yet one of them may already have
+    /// taken a position below `last_position`.
+    unseen_from: Option<u64>,
     /// Time window: positions below `last_position` not seen yet.
     gaps: Vec<Gap>,
     /// The number of the catch-up this cursor came from (see
@@ -321,16 +327,19 @@ struct XidLogRow {
     snapshot: String,
 }
 
-/// The transactions running when `snapshot` (`pg_snapshot` text,
-/// `xmin:xmax:xip,…`) was taken.
-fn running_in(snapshot: &str) -> Vec<u64> {
-    snapshot
-        .rsplit(':')
+/// What a read in `snapshot` (`pg_snapshot` text, `xmin:xmax:xip,…`)
+/// could not see: the transactions it lists as running, and every id from
+/// its `xmax` up (running ones there are not listed).
+fn in_doubt_after(snapshot: &str) -> (Vec<u64>, Option<u64>) {
+    let mut parts = snapshot.split(':');
+    let xmax = parts.nth(1).and_then(|x| x.parse().ok());
+    let running = parts
         .next()
         .unwrap_or_default()
         .split(',')
         .filter_map(|x| x.parse().ok())
-        .collect()
+        .collect();
+    (running, xmax)
 }
 
 impl RankingIndex {
@@ -573,7 +582,8 @@ async fn start_of_log(db: &DatabaseConnection, order: LogOrder) -> Result<LogCur
                 .await?;
             if let Some(row) = row {
                 cursor.last_position = row.try_get::<Option<i64>>("", "last")?.unwrap_or(0);
-                cursor.in_doubt = running_in(&row.try_get::<String>("", "snapshot")?);
+                (cursor.in_doubt, cursor.unseen_from) =
+                    in_doubt_after(&row.try_get::<String>("", "snapshot")?);
             }
         }
         LogOrder::TimeWindow => {
@@ -686,16 +696,17 @@ async fn read_by_transaction_ids(
             .join(",")
     );
     // The rows and the snapshot they were read in, in one statement; the
-    // transactions in doubt only when there are some (an OR of two index
-    // scans costs a quiet read a tenth of its time).
-    let (wanted, values) = if cursor.in_doubt.is_empty() {
-        ("c.position > $1", vec![cursor.last_position.into()])
-    } else {
-        (
-            "c.position > $1 OR c.txid = ANY($2::text::xid8[])",
-            vec![cursor.last_position.into(), in_doubt.into()],
-        )
-    };
+    // transactions listed in doubt only when there are some.
+    let mut wanted = "c.position > $1".to_owned();
+    let mut values: Vec<sea_orm::Value> = vec![cursor.last_position.into()];
+    if let Some(from) = cursor.unseen_from {
+        values.push(from.to_string().into());
+        wanted += &format!(" OR c.txid >= ${}::text::xid8", values.len());
+    }
+    if !cursor.in_doubt.is_empty() {
+        values.push(in_doubt.into());
+        wanted += &format!(" OR c.txid = ANY(${}::text::xid8[])", values.len());
+    }
     let rows = XidLogRow::find_by_statement(Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
         format!(
@@ -709,10 +720,10 @@ async fn read_by_transaction_ids(
     ))
     .all(db)
     .await?;
-    let running = rows
+    let (running, unseen_from) = rows
         .first()
-        .map(|r| running_in(&r.snapshot))
-        .unwrap_or_else(|| cursor.in_doubt.clone());
+        .map(|r| in_doubt_after(&r.snapshot))
+        .unwrap_or_else(|| (cursor.in_doubt.clone(), cursor.unseen_from));
     let changes: Vec<LogRow> = rows
         .into_iter()
         .filter_map(|r| {
@@ -733,6 +744,7 @@ async fn read_by_transaction_ids(
         LogCursor {
             last_position: cursor.last_position,
             in_doubt: running,
+            unseen_from,
             ..Default::default()
         },
     ))
@@ -839,7 +851,10 @@ mod tests {
 
     #[test]
     fn the_running_transactions_are_read_off_a_snapshot() {
-        assert_eq!(running_in("100:104:100,102"), [100, 102]);
-        assert!(running_in("100:100:").is_empty());
+        assert_eq!(
+            in_doubt_after("100:104:100,102"),
+            (vec![100, 102], Some(104))
+        );
+        assert_eq!(in_doubt_after("100:100:"), (vec![], Some(100)));
     }
 }
