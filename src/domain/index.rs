@@ -1,10 +1,10 @@
 //! This instance's ranking index, kept a faithful cache of the database.
 //!
-//! Loaded at start; refreshed for the creators a local write touched right
-//! after it commits ([`super::writes`]); and before every ranking query,
-//! brought up to date with what other instances committed, read from the
-//! change log by position. Applying a change means re-reading the
-//! creator's current row, so applying one twice, or late, is harmless.
+//! Loaded at start; before every ranking query (and every kept answer, and
+//! every few seconds in the background), brought up to date with what was
+//! committed, by any instance this one included, read from the change log
+//! by position. Applying a change means re-reading the creator's current
+//! row, so applying one twice, or late, is harmless.
 //!
 //! Out-of-order commits: on PostgreSQL a sequence value taken by a
 //! transaction that commits later can be smaller than one already read. So
@@ -15,7 +15,7 @@
 //! portable). SQLite serialises writers (BEGIN IMMEDIATE), so there
 //! positions commit in order and "position > last" is exact.
 //!
-//! All refreshes run under one async mutex, so a refresh that read older
+//! All catch-ups run under one async mutex, so one that read older
 //! rows can never overwrite one that read newer rows; rankings only take
 //! the index's read lock. Callers that ask for a catch-up while one is
 //! under way share the next one: a read of the log begun after they asked
@@ -485,14 +485,6 @@ impl RankingIndex {
     }
 
     /// Re-reads these creators and puts the index in line with their rows.
-    pub async fn refresh(&self, db: &DatabaseConnection, creators: &[Uuid]) -> Result<(), DbErr> {
-        if creators.is_empty() {
-            return Ok(());
-        }
-        let _serialised = self.0.log.lock().await;
-        self.reload(db, creators).await
-    }
-
     async fn reload(&self, db: &DatabaseConnection, creators: &[Uuid]) -> Result<(), DbErr> {
         let mut found = Vec::with_capacity(creators.len());
         for batch in creators.chunks(REFRESH_BATCH) {

@@ -2,10 +2,10 @@
 //! through its transaction, records what it changed, and commits through
 //! [`Write::commit`]: inside the transaction the change log rows are
 //! appended, events included (and, on PostgreSQL in notify mode, the
-//! events `pg_notify`d), then the
-//! transaction commits, then this instance's ranking index is refreshed for
-//! the creators touched and the events are delivered here. Dropping a
-//! `Write` without committing rolls everything back, log included.
+//! events `pg_notify`d), then the transaction commits, then the events
+//! are delivered here. Every instance, this one included, applies the
+//! change from the log. Dropping a `Write` without committing rolls
+//! everything back, log included.
 
 use chrono::Utc;
 use entity::change_log;
@@ -240,9 +240,11 @@ impl Write<'_> {
         }
     }
 
-    /// Logs the changes and commits; then refreshes this instance's index
-    /// and delivers the events. A failed refresh is logged, not returned:
-    /// the write stands, and the next ranking query re-reads the log.
+    /// Logs the changes and commits; then delivers the events. This
+    /// instance's index and kept answers learn of the change as every
+    /// other instance's do, from the log: whatever reads them catches up
+    /// first, so re-reading the creators here too would only do it twice
+    /// (and make a stats batch wait for it).
     pub async fn commit(self) -> Result<(), DbErr> {
         let Write {
             domain,
@@ -254,12 +256,6 @@ impl Write<'_> {
         let payloads: Vec<&str> = changes.iter().filter_map(|c| c.event.as_deref()).collect();
         domain.events.notify_in(&txn, &payloads).await?;
         txn.commit().await?;
-        let mut creators: Vec<Uuid> = changes.iter().filter_map(|c| c.creator_id).collect();
-        creators.sort_unstable();
-        creators.dedup();
-        if let Err(e) = domain.index.refresh(&domain.db, &creators).await {
-            tracing::warn!(error = %e, "ranking index refresh after a commit failed");
-        }
         domain.events.deliver(events);
         Ok(())
     }
