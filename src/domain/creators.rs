@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::scopes::Scope;
 use super::store_errors::{UniqueRule, on_violation, retrying};
 use super::values::{
     Category, Handle, Language, Region, parse_birth_date, parse_categories, parse_list, parse_name,
@@ -126,6 +127,19 @@ impl<'a> CreatorService<'a> {
     /// The privacy rule: an agency sees a creator who is discoverable, its
     /// member, or holds an invitation from it; a creator sees themself;
     /// admins see everyone; anonymous callers see no creator.
+    /// What [`Self::visible_to`] reads besides the creator's row: for an
+    /// agency, its members and its invitations (it sees a creator who
+    /// switched off while related to them).
+    pub fn visibility_reads(viewer: &Viewer) -> Vec<Scope> {
+        match viewer.principal {
+            Principal::Agency(agency) => vec![
+                Scope::AgencyMembers(agency),
+                Scope::AgencyInvitations(agency),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
     pub async fn visible_to(
         &self,
         viewer: &Viewer,

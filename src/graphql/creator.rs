@@ -14,7 +14,7 @@ use crate::domain::creators::{CreatorService, NewCreator, ProfileUpdate, StatsRo
 use crate::domain::invitations::Owner;
 use crate::domain::memberships::MembershipService;
 use crate::domain::scopes::Scope;
-use crate::domain::{Principal, Viewer, values};
+use crate::domain::{Viewer, values};
 
 /// Content categories.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +57,7 @@ impl Creator {
         Self(model)
     }
 
-    /// The creator found by a lookup, if the viewer may see them. Whether
-    /// an agency may see one who switched off depends on its members and
-    /// its invitations.
+    /// The creator found by a lookup, if the viewer may see them.
     pub async fn visible(
         ctx: &Context<'_>,
         viewer: &Viewer,
@@ -69,9 +67,8 @@ impl Creator {
             return Ok(None);
         };
         read(ctx, Scope::Creator(found.id));
-        if let Principal::Agency(agency) = viewer.principal {
-            read(ctx, Scope::AgencyMembers(agency));
-            read(ctx, Scope::AgencyInvitations(agency));
+        for scope in CreatorService::visibility_reads(viewer) {
+            read(ctx, scope);
         }
         let visible = CreatorService::new(domain(ctx))
             .visible_to(viewer, &found)
